@@ -1,0 +1,13 @@
+//! Quire: a self-hosted document-intelligence service. See ARCHITECTURE.md for the map.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod docs;
+pub mod error;
+pub mod fsutil;
+pub mod health;
+pub mod http;
+pub mod telemetry;
+pub mod time;

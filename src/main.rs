@@ -1,1 +1,110 @@
-fn main() {}
+use tokio_util::sync::CancellationToken;
+
+use quire::app::{AppState, Application};
+use quire::cli::{self, Command};
+use quire::{db, telemetry};
+
+fn main() {
+    // A .env file supplies defaults; the real environment always wins.
+    let _ = dotenvy::dotenv();
+    let cli = cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    let code = runtime.block_on(async move {
+        if let Err(e) = telemetry::init(&cli.settings) {
+            eprintln!("error: cannot set up logging: {e}");
+            return 1;
+        }
+        match run(cli).await {
+            Ok(()) => 0,
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "quire stopped with an error");
+                eprintln!("error: {e:#}");
+                1
+            }
+        }
+    });
+    std::process::exit(code);
+}
+
+async fn run(cli: cli::Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Migrate => {
+            let settings = cli.settings;
+            let db = db::Db::connect(&settings.database_url(), db::PoolSize::from_settings(&settings)).await?;
+            let before = db.applied_migrations().await.unwrap_or_default().len();
+            db.migrate().await?;
+            let after = db.applied_migrations().await?.len();
+            println!(
+                "migrations: {} applied now, {} in total",
+                after.saturating_sub(before),
+                after
+            );
+            db.close().await;
+            Ok(())
+        }
+        Command::Serve => {
+            let data_dir = cli.settings.data_dir.clone();
+            let db_url = cli.settings.database_url();
+            let app = Application::build(cli.settings).await?;
+            let addr = app.local_addr()?;
+            let stop = shutdown_signal();
+            println!("Quire {} is listening on http://{addr}", env!("CARGO_PKG_VERSION"));
+            println!("  API docs:  http://{addr}/docs  (ReDoc: http://{addr}/redoc)");
+            println!("  data:      {}", data_dir.display());
+            println!("  database:  {db_url:?}");
+            tracing::info!(address = %addr, "listening");
+            let state = app.state.clone();
+            app.run(stop).await?;
+            state.shutdown.cancel();
+            state.db.close().await;
+            tracing::info!("stopped");
+            Ok(())
+        }
+        Command::Worker => {
+            let state = AppState::initialise(cli.settings).await?;
+            let stop = shutdown_signal();
+            tracing::info!("worker started");
+            stop.cancelled().await;
+            state.shutdown.cancel();
+            state.db.close().await;
+            Ok(())
+        }
+    }
+}
+
+/// A token cancelled on SIGINT or SIGTERM.
+fn shutdown_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let cancel = token.clone();
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(s) => s,
+                    Err(_) => {
+                        let _ = ctrl_c.await;
+                        cancel.cancel();
+                        return;
+                    }
+                };
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = ctrl_c.await;
+        }
+        cancel.cancel();
+    });
+    token
+}

@@ -1,0 +1,202 @@
+//! Application state and the assembled HTTP service.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::{from_fn, from_fn_with_state};
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::timeout::TimeoutLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::config::{Secret, Settings, StorageType};
+use crate::db::{Db, PoolSize};
+use crate::docs::ApiDoc;
+use crate::error::{ApiError, envelope_response};
+use crate::http::{MetricsHandle, load_shed, request_context, security_headers, track_metrics};
+
+/// Everything a handler may need, cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub db: Db,
+    pub metrics: MetricsHandle,
+    pub secret_key: Secret,
+    pub started_at: Instant,
+    /// Cancelled when the process is asked to stop; long-lived tasks watch it.
+    pub shutdown: CancellationToken,
+}
+
+impl AppState {
+    /// Connects to the database and applies migrations.
+    pub async fn initialise(settings: Settings) -> anyhow::Result<Self> {
+        let secret_key = settings.resolve_secret_key()?;
+        let db = Db::connect(&settings.database_url(), PoolSize::from_settings(&settings)).await?;
+        db.migrate().await?;
+        if settings.storage_type == StorageType::Local {
+            std::fs::create_dir_all(settings.storage_path())?;
+        }
+        Ok(Self {
+            settings: Arc::new(settings),
+            db,
+            metrics: MetricsHandle::install()?,
+            secret_key,
+            started_at: Instant::now(),
+            shutdown: CancellationToken::new(),
+        })
+    }
+
+    /// Can originals be written and read back?
+    pub async fn storage_probe(&self) -> Result<(), String> {
+        match self.settings.storage_type {
+            StorageType::Local => {
+                let dir = self.settings.storage_path();
+                let probe = dir.join(format!(".health-{}", uuid::Uuid::now_v7()));
+                tokio::fs::write(&probe, b"ok")
+                    .await
+                    .map_err(|_| format!("cannot write to {}", dir.display()))?;
+                let _ = tokio::fs::remove_file(&probe).await;
+                Ok(())
+            }
+            StorageType::S3 => Err("S3 storage is not available in this build yet".into()),
+        }
+    }
+
+    /// Health of dependencies the service can run without (Redis, backends).
+    pub async fn optional_dependency_checks(&self) -> Vec<(String, Value)> {
+        Vec::new()
+    }
+
+    /// Gauges computed from the database at scrape time.
+    pub async fn refresh_gauges(&self) {}
+}
+
+/// The service bound to its listener, ready to run.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    pub state: AppState,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let addr = SocketAddr::new(settings.host, settings.port);
+        let state = AppState::initialise(settings).await?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+        let router = build_router(state.clone());
+        Ok(Self {
+            listener,
+            router,
+            state,
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `stop` is cancelled, then lets in-flight requests finish within
+    /// `SHUTDOWN_TIMEOUT`.
+    pub async fn run(self, stop: CancellationToken) -> anyhow::Result<()> {
+        let grace = self.state.settings.shutdown_timeout();
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let stopping = stop.clone();
+        let server = axum::serve(self.listener, service)
+            .with_graceful_shutdown(async move { stopping.cancelled().await });
+        let server = tokio::spawn(async move { server.await });
+        stop.cancelled().await;
+        tracing::info!(grace_seconds = grace.as_secs(), "shutting down: finishing in-flight requests");
+        match tokio::time::timeout(grace, server).await {
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Err(e))) => Err(e.into()),
+            Ok(Err(join)) => Err(anyhow::anyhow!("server task failed: {join}")),
+            Err(_) => {
+                tracing::warn!("in-flight requests did not finish within the shutdown timeout");
+                Ok(())
+            }
+        }
+    }
+}
+
+pub fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().merge(crate::health::router())
+}
+
+pub fn build_router(state: AppState) -> Router {
+    let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest("/api/v1", api_routes())
+        .split_for_parts();
+    let settings = state.settings.clone();
+    let in_flight = Arc::new(Semaphore::new(settings.max_in_flight_requests as usize));
+
+    // Metrics sit on the inner router so they see the matched route template.
+    let routes = Router::new()
+        .merge(api)
+        .merge(crate::docs::router(&openapi))
+        .fallback(|| async { ApiError::NotFound("route") })
+        .layer(from_fn(track_metrics))
+        .with_state(state);
+
+    // The stack wraps the whole router as one service, so every answer — including a
+    // 405 or a fallback 404 — passes through every layer. Layers added last run first.
+    Router::new()
+        .fallback_service(routes)
+        .layer(cors_layer(&settings.allowed_origins.0))
+        .layer(DefaultBodyLimit::max(settings.max_request_body_size.0 as usize))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::GATEWAY_TIMEOUT,
+            settings.request_timeout(),
+        ))
+        .layer(CatchPanicLayer::custom(|_panic: Box<dyn std::any::Any + Send>| {
+            tracing::error!("a request handler panicked");
+            envelope_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "an internal error occurred; quote the correlation_id when reporting it".into(),
+                None,
+            )
+        }))
+        .layer(from_fn_with_state(in_flight, load_shed))
+        .layer(from_fn(security_headers))
+        .layer(from_fn(request_context))
+}
+
+fn cors_layer(origins: &[String]) -> CorsLayer {
+    let base = CorsLayer::new()
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::HeaderName::from_static("x-api-key"),
+            header::HeaderName::from_static("x-request-id"),
+        ])
+        .expose_headers([header::HeaderName::from_static("x-request-id")])
+        .max_age(Duration::from_secs(600));
+    if origins.iter().any(|o| o == "*") {
+        return base.allow_origin(AllowOrigin::any());
+    }
+    let list: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    base.allow_origin(AllowOrigin::list(list))
+}

@@ -1,0 +1,537 @@
+//! One typed configuration, read from flags, the environment and `.env`.
+//!
+//! Every field has a flag and an environment variable named as in the seed, and a
+//! default that works on one machine with nothing installed. Cross-field rules that
+//! clap cannot express live in [`Settings::validate`], and every failure is reported
+//! as one line that names the environment variable.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+/// A value that must never reach a log line or a `Debug` dump.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl FromStr for Secret {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.trim().is_empty() {
+            return Err("must not be empty".into());
+        }
+        Ok(Self(s.to_owned()))
+    }
+}
+
+/// Where the relational data lives. Only these two are supported: one file for a
+/// single machine, one server for many instances.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.0.starts_with("postgres://") || self.0.starts_with("postgresql://")
+    }
+
+    pub fn sqlite_file(path: &Path) -> Self {
+        Self(format!("sqlite://{}?mode=rwc", path.display()))
+    }
+}
+
+impl FromStr for DatabaseUrl {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let ok = ["sqlite://", "sqlite:", "postgres://", "postgresql://"]
+            .iter()
+            .any(|scheme| s.starts_with(scheme));
+        if !ok {
+            return Err("must start with sqlite:// or postgres://".into());
+        }
+        Ok(Self(s.to_owned()))
+    }
+}
+
+/// A connection URL may carry a password; `Debug` shows everything but it.
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&redact_url_password(&self.0))
+    }
+}
+
+pub fn redact_url_password(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    match (authority.rfind('@'), authority.find(':')) {
+        (Some(at), Some(colon)) if colon < at => format!(
+            "{}://{}:[redacted]{}",
+            &url[..scheme_end],
+            &authority[..colon],
+            &rest[at..]
+        ),
+        _ => url.to_owned(),
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum StorageType {
+    Local,
+    S3,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "UPPER")]
+pub enum JwtAlgorithm {
+    HS256,
+    HS384,
+    HS512,
+}
+
+/// A size in bytes: a plain number, or a number with a `KB`/`MB`/`GB` (powers of 1024)
+/// suffix, so `MAX_FILE_SIZE=500MB` reads as an operator means it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ByteSize(pub u64);
+
+impl FromStr for ByteSize {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.trim();
+        let upper = t.to_ascii_uppercase();
+        let (digits, factor) = [
+            ("GIB", 1u64 << 30),
+            ("GB", 1 << 30),
+            ("G", 1 << 30),
+            ("MIB", 1 << 20),
+            ("MB", 1 << 20),
+            ("M", 1 << 20),
+            ("KIB", 1 << 10),
+            ("KB", 1 << 10),
+            ("K", 1 << 10),
+            ("B", 1),
+        ]
+        .iter()
+        .find_map(|(suffix, f)| upper.strip_suffix(suffix).map(|d| (d.trim().to_owned(), *f)))
+        .unwrap_or((upper.clone(), 1));
+        let n: u64 = digits
+            .parse()
+            .map_err(|_| format!("'{t}' is not a positive size in bytes (e.g. 104857600 or 100MB)"))?;
+        if n == 0 {
+            return Err("must be greater than zero".into());
+        }
+        n.checked_mul(factor)
+            .map(ByteSize)
+            .ok_or_else(|| format!("'{t}' is too large"))
+    }
+}
+
+fn positive_u32(s: &str) -> Result<u32, String> {
+    match s.trim().parse::<u32>() {
+        Ok(0) => Err("must be greater than zero".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("'{s}' is not a positive whole number")),
+    }
+}
+
+fn port(s: &str) -> Result<u16, String> {
+    s.trim()
+        .parse::<u16>()
+        .map_err(|_| format!("'{s}' is not a port number (0-65535)"))
+}
+
+/// A comma-separated list such as `pdf,json,csv`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CommaList(pub Vec<String>);
+
+impl FromStr for CommaList {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(
+            s.split(',')
+                .map(|p| p.trim().to_owned())
+                .filter(|p| !p.is_empty())
+                .collect(),
+        ))
+    }
+}
+
+fn header_name(s: &str) -> Result<String, String> {
+    http::HeaderName::from_str(s)
+        .map(|h| h.as_str().to_owned())
+        .map_err(|_| format!("'{s}' is not a valid HTTP header name"))
+}
+
+fn log_level(s: &str) -> Result<String, String> {
+    let lower = s.trim().to_ascii_lowercase();
+    match lower.as_str() {
+        "trace" | "debug" | "info" | "warn" | "warning" | "error" => {
+            Ok(lower.replace("warning", "warn"))
+        }
+        // Anything else must be a valid EnvFilter directive such as `quire=debug,sqlx=warn`.
+        _ => tracing_subscriber::EnvFilter::try_new(&lower)
+            .map(|_| lower.clone())
+            .map_err(|e| format!("'{s}' is not a log level or filter: {e}")),
+    }
+}
+
+/// Every setting of the service. Flags and environment variables have the same
+/// meaning; `.env` in the working directory is read first and never overrides the
+/// real environment.
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// Address to listen on.
+    #[arg(long, env = "HOST", default_value = "127.0.0.1", global = true)]
+    pub host: IpAddr,
+
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, env = "PORT", default_value = "8000", value_parser = port, global = true)]
+    pub port: u16,
+
+    /// Directory for everything Quire keeps on this machine (SQLite file, files, generated secret).
+    #[arg(long, env = "QUIRE_DATA_DIR", default_value = "./data", global = true)]
+    pub data_dir: PathBuf,
+
+    /// sqlite://PATH or postgres://USER@HOST/DB. Default: sqlite file <data>/quire.db.
+    #[arg(long, env = "DATABASE_URL", global = true)]
+    pub database_url: Option<DatabaseUrl>,
+
+    /// Largest number of pooled database connections.
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value = "10", value_parser = positive_u32, global = true)]
+    pub database_max_connections: u32,
+
+    /// Connections kept open even when idle.
+    #[arg(long, env = "DATABASE_MIN_CONNECTIONS", default_value = "0", global = true)]
+    pub database_min_connections: u32,
+
+    /// redis://HOST:PORT for shared rate limits and cross-instance events (optional).
+    #[arg(long, env = "REDIS_URL", global = true)]
+    pub redis_url: Option<Secret>,
+
+    /// Base URL of an AnythingLLM instance, e.g. http://localhost:3001 (optional).
+    #[arg(long, env = "ANYTHINGLLM_URL", global = true)]
+    pub anythingllm_url: Option<String>,
+
+    /// API key of that AnythingLLM instance.
+    #[arg(long, env = "ANYTHINGLLM_API_KEY", global = true)]
+    pub anythingllm_api_key: Option<Secret>,
+
+    /// Seconds before a call to AnythingLLM is abandoned.
+    #[arg(long, env = "ANYTHINGLLM_TIMEOUT", default_value = "30", value_parser = positive_u32, global = true)]
+    pub anythingllm_timeout: u32,
+
+    /// Where originals are kept: local directory or S3.
+    #[arg(long, env = "STORAGE_TYPE", value_enum, default_value = "local", global = true)]
+    pub storage_type: StorageType,
+
+    /// Directory for STORAGE_TYPE=local. Default: <data>/files.
+    #[arg(long, env = "STORAGE_PATH", global = true)]
+    pub storage_path: Option<PathBuf>,
+
+    /// Bucket for STORAGE_TYPE=s3.
+    #[arg(long, env = "S3_BUCKET", global = true)]
+    pub s3_bucket: Option<String>,
+
+    /// Region for STORAGE_TYPE=s3.
+    #[arg(long, env = "S3_REGION", default_value = "us-east-1", global = true)]
+    pub s3_region: String,
+
+    /// Endpoint of an S3-compatible store (MinIO, moto...); path-style requests are used.
+    #[arg(long, env = "S3_ENDPOINT", global = true)]
+    pub s3_endpoint: Option<String>,
+
+    /// Largest upload accepted, in bytes (suffixes KB, MB, GB allowed).
+    #[arg(long, env = "MAX_FILE_SIZE", default_value = "100MB", global = true)]
+    pub max_file_size: ByteSize,
+
+    /// Document types accepted inside a bundle.
+    #[arg(long, env = "ALLOWED_FILE_TYPES", default_value = "pdf,json,csv", global = true)]
+    pub allowed_file_types: CommaList,
+
+    /// Key for signing tokens. Required with PostgreSQL; generated into <data>/secret-key with SQLite.
+    #[arg(long, env = "SECRET_KEY", global = true)]
+    pub secret_key: Option<Secret>,
+
+    /// Signing algorithm of access tokens.
+    #[arg(long, env = "JWT_ALGORITHM", value_enum, default_value = "HS256", global = true)]
+    pub jwt_algorithm: JwtAlgorithm,
+
+    /// Lifetime of an access token in minutes.
+    #[arg(long, env = "JWT_EXPIRE_MINUTES", default_value = "60", value_parser = positive_u32, global = true)]
+    pub jwt_expire_minutes: u32,
+
+    /// Lifetime of a refresh token in days.
+    #[arg(long, env = "JWT_REFRESH_EXPIRE_DAYS", default_value = "14", value_parser = positive_u32, global = true)]
+    pub jwt_refresh_expire_days: u32,
+
+    /// Header that carries an API key (Authorization: Bearer is always accepted too).
+    #[arg(long, env = "API_KEY_HEADER", default_value = "X-API-Key", value_parser = header_name, global = true)]
+    pub api_key_header: String,
+
+    /// Let anyone create an organisation through POST /api/v1/auth/register.
+    #[arg(long, env = "ALLOW_REGISTRATION", default_value = "true", action = clap::ArgAction::Set, global = true)]
+    pub allow_registration: bool,
+
+    /// Shortest password accepted.
+    #[arg(long, env = "PASSWORD_MIN_LENGTH", default_value = "8", value_parser = positive_u32, global = true)]
+    pub password_min_length: u32,
+
+    /// Turn per-principal rate limiting on or off.
+    #[arg(long, env = "RATE_LIMIT_ENABLED", default_value = "true", action = clap::ArgAction::Set, global = true)]
+    pub rate_limit_enabled: bool,
+
+    /// Requests allowed per principal (or IP when anonymous) in one window.
+    #[arg(long, env = "RATE_LIMIT_REQUESTS", default_value = "1000", value_parser = positive_u32, global = true)]
+    pub rate_limit_requests: u32,
+
+    /// Length of the rate-limit window in seconds.
+    #[arg(long, env = "RATE_LIMIT_WINDOW", default_value = "3600", value_parser = positive_u32, global = true)]
+    pub rate_limit_window: u32,
+
+    /// Login attempts allowed per email and IP in one window.
+    #[arg(long, env = "RATE_LIMIT_LOGIN_REQUESTS", default_value = "10", value_parser = positive_u32, global = true)]
+    pub rate_limit_login_requests: u32,
+
+    /// trace, debug, info, warn, error, or an EnvFilter directive.
+    #[arg(long, env = "LOG_LEVEL", default_value = "info", value_parser = log_level, global = true)]
+    pub log_level: String,
+
+    /// json (one object per line) or text.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "json", global = true)]
+    pub log_format: LogFormat,
+
+    /// Replace values of fields named like password/secret/token/api_key in logs.
+    #[arg(long, env = "LOG_SANITIZE_SENSITIVE", default_value = "true", action = clap::ArgAction::Set, global = true)]
+    pub log_sanitize_sensitive: bool,
+
+    /// Finished jobs older than this many days are removed by the periodic cleanup.
+    #[arg(long, env = "JOB_CLEANUP_DAYS", default_value = "7", value_parser = positive_u32, global = true)]
+    pub job_cleanup_days: u32,
+
+    /// Jobs run at once by this process's workers.
+    #[arg(long, env = "MAX_CONCURRENT_JOBS", default_value = "5", value_parser = positive_u32, global = true)]
+    pub max_concurrent_jobs: u32,
+
+    /// Origins allowed by CORS, comma separated (empty: no cross-origin access).
+    #[arg(long, env = "ALLOWED_ORIGINS", default_value = "", global = true)]
+    pub allowed_origins: CommaList,
+
+    /// Largest request body outside uploads, in bytes.
+    #[arg(long, env = "MAX_REQUEST_BODY_SIZE", default_value = "2MB", global = true)]
+    pub max_request_body_size: ByteSize,
+
+    /// Seconds a request may take before it is answered 504.
+    #[arg(long, env = "REQUEST_TIMEOUT", default_value = "30", value_parser = positive_u32, global = true)]
+    pub request_timeout: u32,
+
+    /// Requests handled at once; past this the service answers 503 with Retry-After.
+    #[arg(long, env = "MAX_IN_FLIGHT_REQUESTS", default_value = "1024", value_parser = positive_u32, global = true)]
+    pub max_in_flight_requests: u32,
+
+    /// Seconds in-flight requests get to finish after SIGTERM/SIGINT.
+    #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "20", value_parser = positive_u32, global = true)]
+    pub shutdown_timeout: u32,
+}
+
+/// A configuration error: the variable it concerns and what is wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable} {problem}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub problem: String,
+}
+
+impl ConfigError {
+    fn new(variable: &'static str, problem: impl Into<String>) -> Self {
+        Self {
+            variable,
+            problem: problem.into(),
+        }
+    }
+}
+
+impl Settings {
+    /// Rules spanning several fields, checked once at start.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.database_url().is_postgres() && self.secret_key.is_none() {
+            return Err(ConfigError::new(
+                "SECRET_KEY",
+                "is required with PostgreSQL: instances sharing one database must sign tokens with the same key",
+            ));
+        }
+        if let Some(key) = &self.secret_key
+            && key.expose().len() < 32
+        {
+            return Err(ConfigError::new(
+                "SECRET_KEY",
+                "must be at least 32 characters",
+            ));
+        }
+        if self.storage_type == StorageType::S3 && self.s3_bucket.is_none() {
+            return Err(ConfigError::new(
+                "S3_BUCKET",
+                "is required when STORAGE_TYPE=s3",
+            ));
+        }
+        if self.anythingllm_url.is_some() && self.anythingllm_api_key.is_none() {
+            return Err(ConfigError::new(
+                "ANYTHINGLLM_API_KEY",
+                "is required when ANYTHINGLLM_URL is set",
+            ));
+        }
+        if let Some(url) = &self.anythingllm_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(ConfigError::new(
+                "ANYTHINGLLM_URL",
+                "must start with http:// or https://",
+            ));
+        }
+        if let Some(url) = &self.redis_url
+            && !(url.expose().starts_with("redis://") || url.expose().starts_with("rediss://"))
+        {
+            return Err(ConfigError::new(
+                "REDIS_URL",
+                "must start with redis:// or rediss://",
+            ));
+        }
+        for origin in &self.allowed_origins.0 {
+            if origin != "*" && http::HeaderValue::from_str(origin).is_err() {
+                return Err(ConfigError::new(
+                    "ALLOWED_ORIGINS",
+                    format!("contains '{origin}', which is not a valid origin"),
+                ));
+            }
+        }
+        if self.database_min_connections > self.database_max_connections {
+            return Err(ConfigError::new(
+                "DATABASE_MIN_CONNECTIONS",
+                "must not exceed DATABASE_MAX_CONNECTIONS",
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn database_url(&self) -> DatabaseUrl {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| DatabaseUrl::sqlite_file(&self.data_dir.join("quire.db")))
+    }
+
+    pub fn storage_path(&self) -> PathBuf {
+        self.storage_path
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("files"))
+    }
+
+    pub fn storage_type_name(&self) -> &'static str {
+        match self.storage_type {
+            StorageType::Local => "local",
+            StorageType::S3 => "s3",
+        }
+    }
+
+    /// The token-signing key: `SECRET_KEY`, or with SQLite a key generated on first
+    /// start and kept in `<data>/secret-key` (mode 0600) so tokens survive restarts.
+    pub fn resolve_secret_key(&self) -> anyhow::Result<Secret> {
+        if let Some(key) = &self.secret_key {
+            return Ok(key.clone());
+        }
+        let path = self.data_dir.join("secret-key");
+        if let Ok(existing) = std::fs::read_to_string(&path) {
+            let existing = existing.trim();
+            if existing.len() >= 32 {
+                return Ok(Secret::new(existing));
+            }
+        }
+        std::fs::create_dir_all(&self.data_dir)?;
+        let mut bytes = [0u8; 48];
+        rand::fill(&mut bytes[..]);
+        let key = hex::encode(bytes);
+        crate::fsutil::write_private_file(&path, key.as_bytes())?;
+        Ok(Secret::new(key))
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(u64::from(self.request_timeout))
+    }
+
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_secs(u64::from(self.shutdown_timeout))
+    }
+
+    pub fn rate_limit_window(&self) -> Duration {
+        Duration::from_secs(u64::from(self.rate_limit_window))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_sizes_accept_plain_numbers_and_suffixes() {
+        assert_eq!("1024".parse::<ByteSize>(), Ok(ByteSize(1024)));
+        assert_eq!("100MB".parse::<ByteSize>(), Ok(ByteSize(100 << 20)));
+        assert_eq!("2 gb".parse::<ByteSize>(), Ok(ByteSize(2 << 30)));
+        assert!("-1".parse::<ByteSize>().is_err());
+        assert!("0".parse::<ByteSize>().is_err());
+        assert!("lots".parse::<ByteSize>().is_err());
+    }
+
+    #[test]
+    fn database_url_rejects_unknown_schemes() {
+        assert!("mysql://x".parse::<DatabaseUrl>().is_err());
+        assert!("sqlite://./data/q.db".parse::<DatabaseUrl>().is_ok());
+        assert!("postgres://postgres@127.0.0.1/q".parse::<DatabaseUrl>().is_ok());
+    }
+
+    #[test]
+    fn url_passwords_are_redacted() {
+        assert_eq!(
+            redact_url_password("postgres://quire:hunter2@db:5432/quire"),
+            "postgres://quire:[redacted]@db:5432/quire"
+        );
+        assert_eq!(
+            redact_url_password("postgres://quire@db/quire"),
+            "postgres://quire@db/quire"
+        );
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug_output() {
+        let s = Secret::new("s3cr3t-value");
+        assert_eq!(format!("{s:?}"), "[redacted]");
+    }
+}

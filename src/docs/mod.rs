@@ -1,0 +1,111 @@
+//! API documentation served by Quire itself: the OpenAPI document generated from the
+//! handlers, Swagger UI and ReDoc from assets vendored from their npm packages
+//! (`swagger-ui-dist`, `redoc`), so the docs work with no network.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+
+const SWAGGER_JS: &[u8] = include_bytes!("../../assets/swagger-ui/swagger-ui-bundle.js");
+const SWAGGER_CSS: &[u8] = include_bytes!("../../assets/swagger-ui/swagger-ui.css");
+const REDOC_JS: &[u8] = include_bytes!("../../assets/redoc/redoc.standalone.js");
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Quire",
+        description = "Self-hosted document intelligence: ingest document bundles, manage LLM workspaces, run scored question sets.",
+        license(name = "MIT OR Apache-2.0")
+    ),
+    servers((url = "/api/v1", description = "this server")),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "health", description = "Liveness, dependency health, metrics"),
+    )
+)]
+pub struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl utoipa::Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT or API key")
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))),
+        );
+    }
+}
+
+#[derive(Clone)]
+struct Spec(Arc<String>);
+
+pub fn router<S: Clone + Send + Sync + 'static>(spec: &utoipa::openapi::OpenApi) -> Router<S> {
+    let json = spec.to_json().unwrap_or_else(|_| "{}".to_owned());
+    Router::new()
+        .route("/openapi.json", get(openapi_json))
+        .with_state(Spec(Arc::new(json)))
+        .route("/docs", get(swagger_page))
+        .route("/docs/", get(swagger_page))
+        .route("/docs/swagger-ui-bundle.js", get(|| asset(SWAGGER_JS, "text/javascript")))
+        .route("/docs/swagger-ui.css", get(|| asset(SWAGGER_CSS, "text/css")))
+        .route("/redoc", get(redoc_page))
+        .route("/redoc/", get(redoc_page))
+        .route("/redoc/redoc.standalone.js", get(|| asset(REDOC_JS, "text/javascript")))
+}
+
+async fn openapi_json(State(spec): State<Spec>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        spec.0.as_str().to_owned(),
+    )
+        .into_response()
+}
+
+async fn asset(bytes: &'static [u8], content_type: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        bytes,
+    )
+        .into_response()
+}
+
+async fn swagger_page() -> Html<&'static str> {
+    Html(
+        r##"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Quire API — Swagger UI</title>
+<link rel="stylesheet" href="/docs/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="/docs/swagger-ui-bundle.js"></script>
+<script>window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui", deepLinking: true});</script>
+</body></html>"##,
+    )
+}
+
+async fn redoc_page() -> Html<&'static str> {
+    Html(
+        r##"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Quire API — ReDoc</title></head>
+<body><redoc spec-url="/openapi.json"></redoc>
+<script src="/redoc/redoc.standalone.js"></script>
+</body></html>"##,
+    )
+}

@@ -1,0 +1,5 @@
+//! Liveness, dependency health and Prometheus metrics.
+
+mod routes;
+
+pub use routes::router;

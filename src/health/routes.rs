@@ -1,0 +1,127 @@
+use std::time::Instant;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(liveness))
+        .routes(routes!(detailed_health))
+        .routes(routes!(prometheus_metrics))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LivenessResponse {
+    /// Always `ok` when the process answers.
+    status: &'static str,
+    version: &'static str,
+    uptime_seconds: u64,
+}
+
+/// Liveness: the process is up and answering.
+#[utoipa::path(get, path = "/health", tag = "health",
+    responses((status = 200, body = LivenessResponse)))]
+async fn liveness(State(state): State<AppState>) -> Json<LivenessResponse> {
+    Json(LivenessResponse {
+        status: "ok",
+        version: env!("CARGO_PKG_VERSION"),
+        uptime_seconds: state.started_at.elapsed().as_secs(),
+    })
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DetailedHealthResponse {
+    /// `ok`, `degraded` (an optional dependency is down) or `down` (a required one is).
+    status: String,
+    version: &'static str,
+    uptime_seconds: u64,
+    /// One entry per dependency: `status`, `latency_ms`, and what it is.
+    #[schema(value_type = Object)]
+    checks: Map<String, Value>,
+}
+
+/// Dependency health: database round trip, storage, and the optional Redis and backends.
+/// `503` when a required dependency (database, storage) is down.
+#[utoipa::path(get, path = "/health/detailed", tag = "health",
+    responses((status = 200, body = DetailedHealthResponse),
+              (status = 503, body = DetailedHealthResponse)))]
+async fn detailed_health(State(state): State<AppState>) -> impl IntoResponse {
+    let mut checks = Map::new();
+    let mut required_down = false;
+    let mut optional_down = false;
+
+    let started = Instant::now();
+    let db = state.db.ping().await;
+    required_down |= db.is_err();
+    checks.insert(
+        "database".into(),
+        json!({
+            "status": if db.is_ok() { "ok" } else { "down" },
+            "kind": format!("{:?}", state.db.kind).to_lowercase(),
+            "latency_ms": started.elapsed().as_secs_f64() * 1000.0,
+            "error": db.err().map(|_| "database did not answer"),
+        }),
+    );
+
+    let started = Instant::now();
+    let storage = state.storage_probe().await;
+    required_down |= storage.is_err();
+    checks.insert(
+        "storage".into(),
+        json!({
+            "status": if storage.is_ok() { "ok" } else { "down" },
+            "kind": state.settings.storage_type_name(),
+            "latency_ms": started.elapsed().as_secs_f64() * 1000.0,
+            "error": storage.err(),
+        }),
+    );
+
+    for (name, check) in state.optional_dependency_checks().await {
+        if check.get("status").and_then(Value::as_str) != Some("ok") {
+            optional_down = true;
+        }
+        checks.insert(name, check);
+    }
+
+    let status = if required_down {
+        "down"
+    } else if optional_down {
+        "degraded"
+    } else {
+        "ok"
+    };
+    let code = if required_down {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    (
+        code,
+        Json(DetailedHealthResponse {
+            status: status.to_owned(),
+            version: env!("CARGO_PKG_VERSION"),
+            uptime_seconds: state.started_at.elapsed().as_secs(),
+            checks,
+        }),
+    )
+}
+
+/// Prometheus metrics in the text exposition format.
+#[utoipa::path(get, path = "/metrics", tag = "health",
+    responses((status = 200, content_type = "text/plain", body = String)))]
+async fn prometheus_metrics(State(state): State<AppState>) -> impl IntoResponse {
+    state.refresh_gauges().await;
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        state.metrics.render(),
+    )
+}

@@ -1,0 +1,14 @@
+//! Cross-cutting HTTP pieces: the middleware stack every request passes through,
+//! and the extractors and list shapes every handler shares.
+
+mod json;
+mod metrics;
+mod pagination;
+mod request_context;
+mod security;
+
+pub use json::ApiJson;
+pub use metrics::{MetricsHandle, track_metrics};
+pub use pagination::{ListParams, Page};
+pub use request_context::{RequestId, current_request_id, request_context};
+pub use security::{load_shed, security_headers};

@@ -1,0 +1,133 @@
+//! Request id, correlation and the error envelope for framework-made errors.
+
+use axum::body::to_bytes;
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use tracing::Instrument;
+
+use crate::error::{EnvelopeWritten, code_for_status, envelope_response};
+
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// The correlation id of the request being handled, also in the request's extensions.
+#[derive(Clone, Debug)]
+pub struct RequestId(pub String);
+
+tokio::task_local! {
+    static CURRENT_REQUEST_ID: String;
+}
+
+/// The id of the request this task is serving, if any. Lets an error built deep in a
+/// handler carry the correlation id without threading it through every call.
+pub fn current_request_id() -> Option<String> {
+    CURRENT_REQUEST_ID.try_with(Clone::clone).ok()
+}
+
+/// An incoming id is kept only when it is short and plain, so a client cannot inject
+/// log lines or huge values through it.
+fn sane_incoming_id(value: &HeaderValue) -> Option<String> {
+    let s = value.to_str().ok()?;
+    let ok = !s.is_empty()
+        && s.len() <= 128
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
+    ok.then(|| s.to_owned())
+}
+
+pub async fn request_context(mut req: Request, next: Next) -> Response {
+    let id = req
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(sane_incoming_id)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    req.extensions_mut().insert(RequestId(id.clone()));
+
+    let span = tracing::info_span!(
+        "request",
+        correlation_id = %id,
+        http.method = %req.method(),
+        http.path = %req.uri().path(),
+        http.status = tracing::field::Empty,
+    );
+    let started = std::time::Instant::now();
+    let response = CURRENT_REQUEST_ID
+        .scope(id.clone(), async move {
+            let response = next.run(req).await;
+            into_envelope_if_needed(response).await
+        })
+        .instrument(span.clone())
+        .await;
+
+    let mut response = response;
+    span.record("http.status", response.status().as_u16());
+    span.in_scope(|| {
+        tracing::info!(
+            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            status = response.status().as_u16(),
+            "request finished"
+        );
+    });
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, v);
+    }
+    response
+}
+
+/// Rewrites an error that did not come from [`crate::error::ApiError`] (unknown route,
+/// wrong method, body limit, timeout, panic, extractor rejection) into the envelope.
+async fn into_envelope_if_needed(response: Response) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error())
+        || response.extensions().get::<EnvelopeWritten>().is_some()
+    {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let message = if status.is_client_error() {
+        // Extractor rejections explain themselves in plain text; keep that explanation.
+        let is_text = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.starts_with("text/plain"));
+        let text = if is_text {
+            to_bytes(body, 4096)
+                .await
+                .ok()
+                .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+                .filter(|s| !s.is_empty())
+        } else {
+            None
+        };
+        text.unwrap_or_else(|| default_message(status))
+    } else {
+        drop(body);
+        default_message(status)
+    };
+    let mut rewritten = envelope_response(status, code_for_status(status), message, None);
+    // Keep what the inner layers set (security headers, Allow, Retry-After, CORS); only
+    // the body and its framing change.
+    for (name, value) in parts.headers.iter() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            rewritten.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    rewritten
+}
+
+fn default_message(status: StatusCode) -> String {
+    match status {
+        StatusCode::NOT_FOUND => "no such resource or route".to_owned(),
+        StatusCode::METHOD_NOT_ALLOWED => "this method is not allowed on this route".to_owned(),
+        StatusCode::PAYLOAD_TOO_LARGE => "the request body is larger than allowed".to_owned(),
+        StatusCode::REQUEST_TIMEOUT | StatusCode::GATEWAY_TIMEOUT => {
+            "the request took longer than allowed".to_owned()
+        }
+        s if s.is_server_error() => {
+            "an internal error occurred; quote the correlation_id when reporting it".to_owned()
+        }
+        s => s.canonical_reason().unwrap_or("request failed").to_lowercase(),
+    }
+}
