@@ -118,7 +118,10 @@ impl Application {
             .with_graceful_shutdown(async move { stopping.cancelled().await });
         let server = tokio::spawn(async move { server.await });
         stop.cancelled().await;
-        tracing::info!(grace_seconds = grace.as_secs(), "shutting down: finishing in-flight requests");
+        tracing::info!(
+            grace_seconds = grace.as_secs(),
+            "shutting down: finishing in-flight requests"
+        );
         match tokio::time::timeout(grace, server).await {
             Ok(Ok(Ok(()))) => Ok(()),
             Ok(Ok(Err(e))) => Err(e.into()),
@@ -155,20 +158,24 @@ pub fn build_router(state: AppState) -> Router {
     Router::new()
         .fallback_service(routes)
         .layer(cors_layer(&settings.allowed_origins.0))
-        .layer(DefaultBodyLimit::max(settings.max_request_body_size.0 as usize))
+        .layer(DefaultBodyLimit::max(
+            settings.max_request_body_size.0 as usize,
+        ))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::GATEWAY_TIMEOUT,
             settings.request_timeout(),
         ))
-        .layer(CatchPanicLayer::custom(|_panic: Box<dyn std::any::Any + Send>| {
-            tracing::error!("a request handler panicked");
-            envelope_response(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal_error",
-                "an internal error occurred; quote the correlation_id when reporting it".into(),
-                None,
-            )
-        }))
+        .layer(CatchPanicLayer::custom(
+            |_panic: Box<dyn std::any::Any + Send>| {
+                tracing::error!("a request handler panicked");
+                envelope_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal_error",
+                    "an internal error occurred; quote the correlation_id when reporting it".into(),
+                    None,
+                )
+            },
+        ))
         .layer(from_fn_with_state(in_flight, load_shed))
         .layer(from_fn(security_headers))
         .layer(from_fn(request_context))

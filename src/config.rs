@@ -143,11 +143,15 @@ impl FromStr for ByteSize {
             ("B", 1),
         ]
         .iter()
-        .find_map(|(suffix, f)| upper.strip_suffix(suffix).map(|d| (d.trim().to_owned(), *f)))
+        .find_map(|(suffix, f)| {
+            upper
+                .strip_suffix(suffix)
+                .map(|d| (d.trim().to_owned(), *f))
+        })
         .unwrap_or((upper.clone(), 1));
-        let n: u64 = digits
-            .parse()
-            .map_err(|_| format!("'{t}' is not a positive size in bytes (e.g. 104857600 or 100MB)"))?;
+        let n: u64 = digits.parse().map_err(|_| {
+            format!("'{t}' is not a positive size in bytes (e.g. 104857600 or 100MB)")
+        })?;
         if n == 0 {
             return Err("must be greater than zero".into());
         }
@@ -224,7 +228,7 @@ pub struct Settings {
     pub data_dir: PathBuf,
 
     /// sqlite://PATH or postgres://USER@HOST/DB. Default: sqlite file <data>/quire.db.
-    #[arg(long, env = "DATABASE_URL", global = true)]
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
     pub database_url: Option<DatabaseUrl>,
 
     /// Largest number of pooled database connections.
@@ -232,11 +236,16 @@ pub struct Settings {
     pub database_max_connections: u32,
 
     /// Connections kept open even when idle.
-    #[arg(long, env = "DATABASE_MIN_CONNECTIONS", default_value = "0", global = true)]
+    #[arg(
+        long,
+        env = "DATABASE_MIN_CONNECTIONS",
+        default_value = "0",
+        global = true
+    )]
     pub database_min_connections: u32,
 
     /// redis://HOST:PORT for shared rate limits and cross-instance events (optional).
-    #[arg(long, env = "REDIS_URL", global = true)]
+    #[arg(long, env = "REDIS_URL", hide_env_values = true, global = true)]
     pub redis_url: Option<Secret>,
 
     /// Base URL of an AnythingLLM instance, e.g. http://localhost:3001 (optional).
@@ -244,7 +253,12 @@ pub struct Settings {
     pub anythingllm_url: Option<String>,
 
     /// API key of that AnythingLLM instance.
-    #[arg(long, env = "ANYTHINGLLM_API_KEY", global = true)]
+    #[arg(
+        long,
+        env = "ANYTHINGLLM_API_KEY",
+        hide_env_values = true,
+        global = true
+    )]
     pub anythingllm_api_key: Option<Secret>,
 
     /// Seconds before a call to AnythingLLM is abandoned.
@@ -252,7 +266,13 @@ pub struct Settings {
     pub anythingllm_timeout: u32,
 
     /// Where originals are kept: local directory or S3.
-    #[arg(long, env = "STORAGE_TYPE", value_enum, default_value = "local", global = true)]
+    #[arg(
+        long,
+        env = "STORAGE_TYPE",
+        value_enum,
+        default_value = "local",
+        global = true
+    )]
     pub storage_type: StorageType,
 
     /// Directory for STORAGE_TYPE=local. Default: <data>/files.
@@ -276,15 +296,26 @@ pub struct Settings {
     pub max_file_size: ByteSize,
 
     /// Document types accepted inside a bundle.
-    #[arg(long, env = "ALLOWED_FILE_TYPES", default_value = "pdf,json,csv", global = true)]
+    #[arg(
+        long,
+        env = "ALLOWED_FILE_TYPES",
+        default_value = "pdf,json,csv",
+        global = true
+    )]
     pub allowed_file_types: CommaList,
 
     /// Key for signing tokens. Required with PostgreSQL; generated into <data>/secret-key with SQLite.
-    #[arg(long, env = "SECRET_KEY", global = true)]
+    #[arg(long, env = "SECRET_KEY", hide_env_values = true, global = true)]
     pub secret_key: Option<Secret>,
 
     /// Signing algorithm of access tokens.
-    #[arg(long, env = "JWT_ALGORITHM", value_enum, default_value = "HS256", global = true)]
+    #[arg(
+        long,
+        env = "JWT_ALGORITHM",
+        value_enum,
+        default_value = "HS256",
+        global = true
+    )]
     pub jwt_algorithm: JwtAlgorithm,
 
     /// Lifetime of an access token in minutes.
@@ -328,7 +359,13 @@ pub struct Settings {
     pub log_level: String,
 
     /// json (one object per line) or text.
-    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "json", global = true)]
+    #[arg(
+        long,
+        env = "LOG_FORMAT",
+        value_enum,
+        default_value = "json",
+        global = true
+    )]
     pub log_format: LogFormat,
 
     /// Replace values of fields named like password/secret/token/api_key in logs.
@@ -348,7 +385,12 @@ pub struct Settings {
     pub allowed_origins: CommaList,
 
     /// Largest request body outside uploads, in bytes.
-    #[arg(long, env = "MAX_REQUEST_BODY_SIZE", default_value = "2MB", global = true)]
+    #[arg(
+        long,
+        env = "MAX_REQUEST_BODY_SIZE",
+        default_value = "2MB",
+        global = true
+    )]
     pub max_request_body_size: ByteSize,
 
     /// Seconds a request may take before it is answered 504.
@@ -514,7 +556,11 @@ mod tests {
     fn database_url_rejects_unknown_schemes() {
         assert!("mysql://x".parse::<DatabaseUrl>().is_err());
         assert!("sqlite://./data/q.db".parse::<DatabaseUrl>().is_ok());
-        assert!("postgres://postgres@127.0.0.1/q".parse::<DatabaseUrl>().is_ok());
+        assert!(
+            "postgres://postgres@127.0.0.1/q"
+                .parse::<DatabaseUrl>()
+                .is_ok()
+        );
     }
 
     #[test]

@@ -101,7 +101,10 @@ impl Db {
 
     /// One round trip, for health checks.
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ())
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
     }
 
     pub async fn close(&self) {
@@ -121,7 +124,10 @@ fn ensure_sqlite_parent_dir(url: &str) -> anyhow::Result<()> {
         && !parent.as_os_str().is_empty()
     {
         std::fs::create_dir_all(parent).map_err(|e| {
-            anyhow::anyhow!("cannot create the database directory {}: {e}", parent.display())
+            anyhow::anyhow!(
+                "cannot create the database directory {}: {e}",
+                parent.display()
+            )
         })?;
     }
     Ok(())

@@ -8,7 +8,10 @@ fn main() {
     // A .env file supplies defaults; the real environment always wins.
     let _ = dotenvy::dotenv();
     let cli = cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -36,7 +39,11 @@ async fn run(cli: cli::Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Migrate => {
             let settings = cli.settings;
-            let db = db::Db::connect(&settings.database_url(), db::PoolSize::from_settings(&settings)).await?;
+            let db = db::Db::connect(
+                &settings.database_url(),
+                db::PoolSize::from_settings(&settings),
+            )
+            .await?;
             let before = db.applied_migrations().await.unwrap_or_default().len();
             db.migrate().await?;
             let after = db.applied_migrations().await?.len();
@@ -54,7 +61,10 @@ async fn run(cli: cli::Cli) -> anyhow::Result<()> {
             let app = Application::build(cli.settings).await?;
             let addr = app.local_addr()?;
             let stop = shutdown_signal();
-            println!("Quire {} is listening on http://{addr}", env!("CARGO_PKG_VERSION"));
+            println!(
+                "Quire {} is listening on http://{addr}",
+                env!("CARGO_PKG_VERSION")
+            );
             println!("  API docs:  http://{addr}/docs  (ReDoc: http://{addr}/redoc)");
             println!("  data:      {}", data_dir.display());
             println!("  database:  {db_url:?}");

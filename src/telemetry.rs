@@ -154,7 +154,11 @@ fn write_text(writer: &mut Writer<'_>, fields: &Map<String, Value>) -> fmt::Resu
 }
 
 impl<'writer> FormatFields<'writer> for RedactingFields {
-    fn format_fields<R: RecordFields>(&self, mut writer: Writer<'writer>, fields: R) -> fmt::Result {
+    fn format_fields<R: RecordFields>(
+        &self,
+        mut writer: Writer<'writer>,
+        fields: R,
+    ) -> fmt::Result {
         let map = collect(fields, self.redact);
         if self.json {
             writer.write_str(&Value::Object(map).to_string())
@@ -209,7 +213,10 @@ where
     ) -> fmt::Result {
         let meta = event.metadata();
         let mut line = Map::new();
-        line.insert("timestamp".into(), Value::String(crate::time::now_rfc3339()));
+        line.insert(
+            "timestamp".into(),
+            Value::String(crate::time::now_rfc3339()),
+        );
         line.insert("level".into(), Value::String(meta.level().to_string()));
         line.insert("target".into(), Value::String(meta.target().to_owned()));
 
@@ -247,7 +254,15 @@ mod tests {
 
     #[test]
     fn sensitive_field_names_are_recognised() {
-        for name in ["password", "new_password", "api_key", "X-API-Key", "refresh_token", "authorization", "client_secret"] {
+        for name in [
+            "password",
+            "new_password",
+            "api_key",
+            "X-API-Key",
+            "refresh_token",
+            "authorization",
+            "client_secret",
+        ] {
             assert!(is_sensitive_field(name), "{name}");
         }
         for name in ["email", "job.id", "correlation_id", "status"] {

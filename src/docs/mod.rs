@@ -62,11 +62,20 @@ pub fn router<S: Clone + Send + Sync + 'static>(spec: &utoipa::openapi::OpenApi)
         .with_state(Spec(Arc::new(json)))
         .route("/docs", get(swagger_page))
         .route("/docs/", get(swagger_page))
-        .route("/docs/swagger-ui-bundle.js", get(|| asset(SWAGGER_JS, "text/javascript")))
-        .route("/docs/swagger-ui.css", get(|| asset(SWAGGER_CSS, "text/css")))
+        .route(
+            "/docs/swagger-ui-bundle.js",
+            get(|| asset(SWAGGER_JS, "text/javascript")),
+        )
+        .route(
+            "/docs/swagger-ui.css",
+            get(|| asset(SWAGGER_CSS, "text/css")),
+        )
         .route("/redoc", get(redoc_page))
         .route("/redoc/", get(redoc_page))
-        .route("/redoc/redoc.standalone.js", get(|| asset(REDOC_JS, "text/javascript")))
+        .route(
+            "/redoc/redoc.standalone.js",
+            get(|| asset(REDOC_JS, "text/javascript")),
+        )
 }
 
 async fn openapi_json(State(spec): State<Spec>) -> Response {

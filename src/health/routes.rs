@@ -121,7 +121,10 @@ async fn detailed_health(State(state): State<AppState>) -> impl IntoResponse {
 async fn prometheus_metrics(State(state): State<AppState>) -> impl IntoResponse {
     state.refresh_gauges().await;
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         state.metrics.render(),
     )
 }

@@ -69,7 +69,9 @@ pub fn parse_json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError>
             }
             _ => ApiError::BadRequest {
                 message: format!("malformed JSON body: {inner}"),
-                details: Some(serde_json::json!({ "reason": inner.to_string(), "position": position })),
+                details: Some(
+                    serde_json::json!({ "reason": inner.to_string(), "position": position }),
+                ),
             },
         }
     })

@@ -75,11 +75,26 @@ mod tests {
 
     #[test]
     fn limit_defaults_and_is_bounded() {
-        let p = ListParams { limit: None, offset: None };
-        assert_eq!(p.window().ok(), Some(Window { limit: 50, offset: 0 }));
-        let p = ListParams { limit: Some(201), offset: None };
+        let p = ListParams {
+            limit: None,
+            offset: None,
+        };
+        assert_eq!(
+            p.window().ok(),
+            Some(Window {
+                limit: 50,
+                offset: 0
+            })
+        );
+        let p = ListParams {
+            limit: Some(201),
+            offset: None,
+        };
         assert!(p.window().is_err());
-        let p = ListParams { limit: Some(0), offset: None };
+        let p = ListParams {
+            limit: Some(0),
+            offset: None,
+        };
         assert!(p.window().is_err());
     }
 }

@@ -128,6 +128,9 @@ fn default_message(status: StatusCode) -> String {
         s if s.is_server_error() => {
             "an internal error occurred; quote the correlation_id when reporting it".to_owned()
         }
-        s => s.canonical_reason().unwrap_or("request failed").to_lowercase(),
+        s => s
+            .canonical_reason()
+            .unwrap_or("request failed")
+            .to_lowercase(),
     }
 }

@@ -40,7 +40,11 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
 
 /// Past `MAX_IN_FLIGHT_REQUESTS` answer `503` at once instead of queueing without bound:
 /// a client retrying later is better than every client timing out.
-pub async fn load_shed(State(permits): State<Arc<Semaphore>>, req: Request, next: Next) -> Response {
+pub async fn load_shed(
+    State(permits): State<Arc<Semaphore>>,
+    req: Request,
+    next: Next,
+) -> Response {
     match permits.clone().try_acquire_owned() {
         Ok(_permit) => next.run(req).await,
         Err(_) => {

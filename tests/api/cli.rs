@@ -1,0 +1,142 @@
+//! The `quire` binary as an operator meets it: configuration errors and migrations.
+
+use std::process::Command;
+
+fn quire() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_quire"));
+    // A developer's own environment must not leak into these checks.
+    for var in [
+        "DATABASE_URL",
+        "PORT",
+        "MAX_FILE_SIZE",
+        "SECRET_KEY",
+        "STORAGE_TYPE",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+fn assert_one_line_config_error(env: (&str, &str), must_mention: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let output = quire()
+        .arg("migrate")
+        .env("QUIRE_DATA_DIR", dir.path())
+        .env(env.0, env.1)
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "{env:?} must fail");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line expected, got: {stderr}");
+    assert!(
+        lines[0].contains(must_mention),
+        "{:?} should name {must_mention}",
+        lines[0]
+    );
+    assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"));
+}
+
+#[test]
+fn a_mysql_database_url_is_refused_with_one_line_naming_the_variable() {
+    assert_one_line_config_error(("DATABASE_URL", "mysql://x"), "DATABASE_URL");
+    assert_one_line_config_error(("DATABASE_URL", "mysql://x"), "sqlite:// or postgres://");
+}
+
+#[test]
+fn a_non_numeric_port_is_refused_with_one_line_naming_the_variable() {
+    assert_one_line_config_error(("PORT", "abc"), "PORT");
+}
+
+#[test]
+fn a_negative_max_file_size_is_refused_with_one_line_naming_the_variable() {
+    assert_one_line_config_error(("MAX_FILE_SIZE", "-1"), "MAX_FILE_SIZE");
+}
+
+#[test]
+fn postgres_without_a_secret_key_is_refused() {
+    assert_one_line_config_error(
+        (
+            "DATABASE_URL",
+            "postgres://postgres@127.0.0.1:5432/postgres",
+        ),
+        "SECRET_KEY",
+    );
+}
+
+#[test]
+fn help_lists_every_setting_with_its_environment_variable() {
+    for args in [vec!["--help"], vec!["serve", "--help"]] {
+        let output = quire()
+            .args(&args)
+            .env(
+                "SECRET_KEY",
+                "s3cr3t-value-that-is-long-enough-for-validation",
+            )
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+        let raw = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            !raw.contains("s3cr3t-value"),
+            "help must not print secret values"
+        );
+        let help = raw.split_whitespace().collect::<Vec<_>>().join(" ");
+        for var in [
+            "DATABASE_URL",
+            "REDIS_URL",
+            "ANYTHINGLLM_URL",
+            "ANYTHINGLLM_API_KEY",
+            "ANYTHINGLLM_TIMEOUT",
+            "STORAGE_TYPE",
+            "STORAGE_PATH",
+            "S3_BUCKET",
+            "MAX_FILE_SIZE",
+            "ALLOWED_FILE_TYPES",
+            "SECRET_KEY",
+            "JWT_ALGORITHM",
+            "JWT_EXPIRE_MINUTES",
+            "API_KEY_HEADER",
+            "RATE_LIMIT_ENABLED",
+            "RATE_LIMIT_REQUESTS",
+            "RATE_LIMIT_WINDOW",
+            "LOG_LEVEL",
+            "LOG_FORMAT",
+            "LOG_SANITIZE_SENSITIVE",
+            "JOB_CLEANUP_DAYS",
+            "MAX_CONCURRENT_JOBS",
+            "HOST",
+            "PORT",
+            "ALLOWED_ORIGINS",
+            "QUIRE_DATA_DIR",
+        ] {
+            assert!(
+                help.contains(&format!("env: {var}")),
+                "{args:?} help lacks {var}"
+            );
+        }
+    }
+}
+
+#[test]
+fn migrate_twice_applies_nothing_the_second_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = || {
+        let out = quire()
+            .arg("migrate")
+            .env("QUIRE_DATA_DIR", dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let first = run();
+    assert!(!first.contains("0 applied now"), "{first}");
+    let second = run();
+    assert!(second.contains("0 applied now"), "{second}");
+    assert!(dir.path().join("quire.db").exists());
+}

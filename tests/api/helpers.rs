@@ -1,0 +1,266 @@
+//! The test harness: the real application on a random port with a fresh database.
+//!
+//! Every data-layer and endpoint test runs twice, on a temporary SQLite file and on a
+//! freshly created PostgreSQL database (when `QUIRE_TEST_POSTGRES_URL` is set; in CI a
+//! missing URL fails the PostgreSQL variants instead of skipping them).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+use quire::app::{AppState, Application};
+use quire::cli::Cli;
+use quire::config::Settings;
+use serde_json::Value;
+use sqlx::Executor;
+use tempfile::TempDir;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs each named `async fn name(app: TestApp)` on both databases, as
+/// `name::sqlite` and `name::postgres`.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    let app = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Sqlite).await;
+                    super::$name(app.expect("sqlite test app")).await;
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if let Some(app) = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Postgres).await {
+                        super::$name(app).await;
+                    }
+                }
+            }
+        )*
+    };
+}
+
+pub struct TestApp {
+    pub address: SocketAddr,
+    pub base_url: String,
+    pub client: reqwest::Client,
+    pub state: AppState,
+    pub data_dir: TempDir,
+    pub backend: Backend,
+    stop: CancellationToken,
+    postgres: Option<PostgresTestDatabase>,
+}
+
+/// Settings as `quire serve` would parse them, with these extra flags.
+pub fn settings_from(args: &[String]) -> Settings {
+    let mut argv = vec!["quire".to_owned(), "serve".to_owned()];
+    argv.extend(args.iter().cloned());
+    let cli = Cli::try_parse_from(argv).expect("test settings parse");
+    cli.settings.validate().expect("test settings are valid");
+    cli.settings
+}
+
+/// The PostgreSQL server tests create their databases on, or `None` to skip.
+pub fn postgres_admin_url() -> Option<String> {
+    match std::env::var("QUIRE_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("QUIRE_TEST_POSTGRES_URL is not set: CI must run the PostgreSQL variants")
+        }
+        _ => {
+            eprintln!("skipped: QUIRE_TEST_POSTGRES_URL is not set");
+            None
+        }
+    }
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Option<TestApp> {
+        Self::spawn_with(backend, &[]).await
+    }
+
+    /// Starts the app with extra `quire serve` flags (e.g. `--rate-limit-requests=5`).
+    pub async fn spawn_with(backend: Backend, extra: &[&str]) -> Option<TestApp> {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let (database_url, postgres) = match backend {
+            Backend::Sqlite => (
+                format!(
+                    "sqlite://{}?mode=rwc",
+                    data_dir.path().join("quire.db").display()
+                ),
+                None,
+            ),
+            Backend::Postgres => {
+                let admin = postgres_admin_url()?;
+                let db = PostgresTestDatabase::create(&admin).await;
+                (db.url.clone(), Some(db))
+            }
+        };
+        let mut args = vec![
+            "--port=0".to_owned(),
+            format!("--data-dir={}", data_dir.path().display()),
+            format!("--database-url={database_url}"),
+            "--secret-key=test-secret-key-that-is-long-enough-0123456789".to_owned(),
+            "--max-concurrent-jobs=2".to_owned(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let settings = settings_from(&args);
+        let app = Application::build(settings).await.expect("app builds");
+        let address = app.local_addr().expect("local addr");
+        let state = app.state.clone();
+        let stop = CancellationToken::new();
+        let run_stop = stop.clone();
+        tokio::spawn(async move {
+            let _ = app.run(run_stop).await;
+        });
+        Some(TestApp {
+            base_url: format!("http://{address}"),
+            address,
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            state,
+            data_dir,
+            backend,
+            stop,
+            postgres,
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base_url, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub fn data_path(&self) -> PathBuf {
+        self.data_dir.path().to_path_buf()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.stop.cancel();
+        self.state.shutdown.cancel();
+        if let Some(pg) = self.postgres.take() {
+            let pool = self.state.db.pool.clone();
+            // Dropping a database needs async work; do it on a thread of its own so it
+            // runs even while the test's runtime is shutting down.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
+                rt.block_on(async move {
+                    pool.close().await;
+                    pg.drop_database().await;
+                });
+            })
+            .join();
+        }
+    }
+}
+
+/// A database created for one test and dropped after it.
+pub struct PostgresTestDatabase {
+    admin_url: String,
+    name: String,
+    pub url: String,
+}
+
+impl PostgresTestDatabase {
+    pub async fn create(admin_url: &str) -> Self {
+        sqlx::any::install_default_drivers();
+        let name = format!("quire_test_{}", uuid::Uuid::now_v7().simple());
+        let admin = sqlx::AnyPool::connect(admin_url)
+            .await
+            .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at QUIRE_TEST_POSTGRES_URL: {e}"));
+        admin
+            .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+            .await
+            .expect("create test database");
+        admin.close().await;
+        let url = replace_database_name(admin_url, &name);
+        Self {
+            admin_url: admin_url.to_owned(),
+            name,
+            url,
+        }
+    }
+
+    pub async fn drop_database(&self) {
+        if let Ok(admin) = sqlx::AnyPool::connect(&self.admin_url).await {
+            let _ = admin
+                .execute(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                    self.name
+                )))
+                .await;
+            admin.close().await;
+        }
+    }
+}
+
+fn replace_database_name(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let path_start = base[scheme_end..]
+        .find('/')
+        .map(|i| i + scheme_end)
+        .unwrap_or(base.len());
+    let mut out = format!("{}/{}", &base[..path_start], name);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+/// Asserts the standard error envelope and returns it.
+pub async fn assert_error_envelope(response: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_eq!(response.status().as_u16(), status, "unexpected status");
+    let request_id = response
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .expect("every response carries X-Request-ID");
+    let body: Value = response.json().await.expect("error body is JSON");
+    assert_eq!(body["error"], code, "error code in {body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "message in {body}"
+    );
+    assert!(body.get("details").is_some(), "details key in {body}");
+    assert_eq!(body["correlation_id"], request_id.as_str());
+    let ts = body["timestamp"].as_str().expect("timestamp");
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(ts).is_ok(),
+        "timestamp {ts}"
+    );
+    body
+}

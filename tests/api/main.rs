@@ -1,0 +1,7 @@
+//! One integration test binary: the real application over HTTP.
+
+mod helpers;
+
+mod cli;
+mod errors;
+mod foundation;
