@@ -18,6 +18,7 @@ use tower_http::timeout::TimeoutLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
+use crate::auth::tokens::JwtKeys;
 use crate::config::{Secret, Settings, StorageType};
 use crate::db::{Db, PoolSize};
 use crate::docs::ApiDoc;
@@ -31,6 +32,7 @@ pub struct AppState {
     pub db: Db,
     pub metrics: MetricsHandle,
     pub secret_key: Secret,
+    pub jwt: JwtKeys,
     pub started_at: Instant,
     /// Cancelled when the process is asked to stop; long-lived tasks watch it.
     pub shutdown: CancellationToken,
@@ -45,10 +47,12 @@ impl AppState {
         if settings.storage_type == StorageType::Local {
             std::fs::create_dir_all(settings.storage_path())?;
         }
+        let settings_jwt_algorithm = settings.jwt_algorithm;
         Ok(Self {
             settings: Arc::new(settings),
             db,
             metrics: MetricsHandle::install()?,
+            jwt: JwtKeys::new(secret_key.expose(), settings_jwt_algorithm),
             secret_key,
             started_at: Instant::now(),
             shutdown: CancellationToken::new(),

@@ -1,6 +1,7 @@
 //! Quire: a self-hosted document-intelligence service. See ARCHITECTURE.md for the map.
 
 pub mod app;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod db;

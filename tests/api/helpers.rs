@@ -264,3 +264,89 @@ pub async fn assert_error_envelope(response: reqwest::Response, status: u16, cod
     );
     body
 }
+
+/// An organisation made directly through the data layer, with an admin user and an
+/// admin API key, for tests that are not about signing up.
+pub struct TestOrg {
+    pub org_id: String,
+    pub admin_user_id: String,
+    pub admin_key: String,
+}
+
+impl TestApp {
+    pub async fn create_org(&self, name: &str) -> TestOrg {
+        use quire::auth::{Role, repo, tokens};
+        let pool = &self.state.db.pool;
+        let org = repo::insert_organisation(pool, name)
+            .await
+            .expect("insert org");
+        let email = format!(
+            "admin-{}@{}.test",
+            uuid::Uuid::now_v7().simple(),
+            name.to_lowercase().replace(' ', "-")
+        );
+        let user = repo::insert_user(
+            pool,
+            &org.id,
+            repo::NewUser {
+                email: &email,
+                display_name: "Admin",
+                password_hash: None,
+                role: Role::Admin,
+            },
+        )
+        .await
+        .expect("insert user");
+        let key = tokens::generate_api_key();
+        repo::insert_api_key(
+            pool,
+            &org.id,
+            repo::NewApiKey {
+                name: "test admin key",
+                role: Role::Admin,
+                created_by: Some(&user.id),
+                expires_at: None,
+                prefix: &key.prefix,
+                secret_hash: &key.secret_hash,
+            },
+        )
+        .await
+        .expect("insert key");
+        TestOrg {
+            org_id: org.id,
+            admin_user_id: user.id,
+            admin_key: key.plaintext,
+        }
+    }
+
+    /// Another API key in `org` with `role`, created by the org's admin.
+    pub async fn create_key(&self, org: &TestOrg, role: quire::auth::Role) -> String {
+        use quire::auth::{repo, tokens};
+        let key = tokens::generate_api_key();
+        repo::insert_api_key(
+            &self.state.db.pool,
+            &org.org_id,
+            repo::NewApiKey {
+                name: "test key",
+                role,
+                created_by: Some(&org.admin_user_id),
+                expires_at: None,
+                prefix: &key.prefix,
+                secret_hash: &key.secret_hash,
+            },
+        )
+        .await
+        .expect("insert key");
+        key.plaintext
+    }
+
+    /// A request to `path` carrying `key` as a bearer credential.
+    pub fn authed(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: &str,
+    ) -> reqwest::RequestBuilder {
+        self.client.request(method, self.url(path)).bearer_auth(key)
+    }
+}

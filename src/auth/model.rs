@@ -1,0 +1,104 @@
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::error::ApiError;
+
+/// What a principal may do. Ordered: a higher role can do everything a lower one can.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Reads.
+    Viewer,
+    /// Also creates and runs.
+    Member,
+    /// Also manages users, keys and organisation settings.
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Viewer => "viewer",
+            Self::Member => "member",
+            Self::Admin => "admin",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "viewer" => Ok(Self::Viewer),
+            "member" => Ok(Self::Member),
+            "admin" => Ok(Self::Admin),
+            other => Err(format!("'{other}' is not a role (viewer, member, admin)")),
+        }
+    }
+}
+
+/// How the caller proved who it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Credential {
+    /// A JWT access token of this user.
+    AccessToken { jti: String },
+    /// An API key with this id.
+    ApiKey { key_id: String },
+}
+
+/// The authenticated caller: always exactly one organisation and one role.
+/// Every query for tenant data takes `org_id` from here.
+#[derive(Clone, Debug)]
+pub struct Principal {
+    pub org_id: String,
+    /// The user acting, or the user who created the API key (if still present).
+    pub user_id: Option<String>,
+    pub role: Role,
+    pub is_superuser: bool,
+    pub credential: Credential,
+}
+
+impl Principal {
+    /// `403` unless the principal has at least `role`.
+    pub fn require(&self, role: Role) -> Result<(), ApiError> {
+        if self.role >= role {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "this action needs the {role} role; you have {}",
+                self.role
+            )))
+        }
+    }
+
+    /// A stable key for per-principal budgets such as rate limits.
+    pub fn rate_limit_key(&self) -> String {
+        match &self.credential {
+            Credential::ApiKey { key_id } => format!("key:{key_id}"),
+            Credential::AccessToken { .. } => {
+                format!("user:{}", self.user_id.as_deref().unwrap_or("unknown"))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_are_ordered_viewer_member_admin() {
+        assert!(Role::Viewer < Role::Member && Role::Member < Role::Admin);
+        assert_eq!("member".parse::<Role>(), Ok(Role::Member));
+        assert!("root".parse::<Role>().is_err());
+    }
+}
