@@ -37,6 +37,10 @@ fn main() {
 
 async fn run(cli: cli::Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Settings { format } => {
+            print!("{}", cli::settings_reference(format));
+            Ok(())
+        }
         Command::Migrate => {
             let settings = cli.settings;
             let db = db::Db::connect(

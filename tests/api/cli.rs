@@ -140,3 +140,28 @@ fn migrate_twice_applies_nothing_the_second_time() {
     assert!(second.contains("0 applied now"), "{second}");
     assert!(dir.path().join("quire.db").exists());
 }
+
+#[test]
+fn readme_and_env_example_list_exactly_the_settings_the_binary_has() {
+    let generate = |format: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_quire"))
+            .env_clear()
+            .args(["settings", "--format", format])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let root = env!("CARGO_MANIFEST_DIR");
+    let env_example = std::fs::read_to_string(format!("{root}/.env.example")).unwrap();
+    assert_eq!(
+        env_example,
+        generate("env-example"),
+        ".env.example is stale: run scripts/update-settings-docs.sh"
+    );
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    assert!(
+        readme.contains(generate("markdown").trim()),
+        "README settings table is stale: run scripts/update-settings-docs.sh"
+    );
+}

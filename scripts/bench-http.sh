@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# HTTP throughput of Quire next to an axum hello-world, on loopback, bounded in time.
+# Usage: scripts/bench-http.sh [seconds per run, default 10] [connections, default 64]
+# Needs `wrk` (Debian package; installed if missing). Prints a Markdown table.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${1:-10}
+CONNS=${2:-64}
+if ! command -v wrk >/dev/null 2>&1; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk
+fi
+cargo build --release --bin quire --example hello_world >/dev/null
+
+data=$(mktemp -d)
+cleanup() { kill "${QUIRE_PID:-}" "${HELLO_PID:-}" 2>/dev/null || true; rm -rf "$data"; }
+trap cleanup EXIT
+
+PORT=18081 ./target/release/examples/hello_world & HELLO_PID=$!
+QUIRE_DATA_DIR="$data" PORT=18080 LOG_LEVEL=warn RATE_LIMIT_ENABLED=false \
+  ./target/release/quire serve > "$data/serve.out" 2>&1 & QUIRE_PID=$!
+
+wait_for() { for _ in $(seq 1 100); do curl -fsS "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "not up: $1" >&2; exit 1; }
+wait_for http://127.0.0.1:18081/
+wait_for http://127.0.0.1:18080/api/v1/health
+KEY=$(cat "$data/admin-api-key" 2>/dev/null || true)
+
+# wrk prints latency percentiles with --latency; pull requests/s, p50 and p99.
+measure() { # name url [header]
+  local name=$1 url=$2 header=${3:-}
+  local out
+  if [ -n "$header" ]; then
+    out=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency -H "$header" "$url")
+  else
+    out=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency "$url")
+  fi
+  local rps p50 p99 non2xx
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  p50=$(awk '$1=="50%" {print $2}' <<<"$out")
+  p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+  non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
+  printf '| %s | %s | %s | %s | %s |\n' "$name" "$rps" "$p50" "$p99" "${non2xx:-0}"
+  echo "$rps" > "$data/rps-$name"
+}
+
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr)"
+echo "wrk -t2 -c$CONNS -d${DURATION}s, client and server on the same machine"
+echo
+echo "| endpoint | requests/s | p50 | p99 | non-2xx |"
+echo "|---|---|---|---|---|"
+measure hello-world http://127.0.0.1:18081/
+measure health http://127.0.0.1:18080/api/v1/health
+if [ -n "$KEY" ] && curl -fsS -H "Authorization: Bearer $KEY" http://127.0.0.1:18080/api/v1/auth/me >/dev/null 2>&1; then
+  measure me-api-key http://127.0.0.1:18080/api/v1/auth/me "Authorization: Bearer $KEY"
+fi
+if [ -n "${QUIRE_BENCH_JWT:-}" ]; then
+  measure me-jwt http://127.0.0.1:18080/api/v1/auth/me "Authorization: Bearer $QUIRE_BENCH_JWT"
+fi
+echo
+awk -v h="$(cat "$data/rps-health")" -v w="$(cat "$data/rps-hello-world")" \
+  'BEGIN { printf "health / hello-world = %.2f (target >= 0.70)\n", h / w }'
