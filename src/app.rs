@@ -147,7 +147,6 @@ pub fn build_router(state: AppState) -> Router {
         .nest("/api/v1", api_routes())
         .split_for_parts();
     let settings = state.settings.clone();
-    let in_flight = Arc::new(Semaphore::new(settings.max_in_flight_requests as usize));
 
     // Metrics sit on the inner router so they see the matched route template.
     let routes = Router::new()
@@ -157,8 +156,14 @@ pub fn build_router(state: AppState) -> Router {
         .layer(from_fn(track_metrics))
         .with_state(state);
 
-    // The stack wraps the whole router as one service, so every answer — including a
-    // 405 or a fallback 404 — passes through every layer. Layers added last run first.
+    with_http_stack(routes, &settings)
+}
+
+/// Wraps `routes` in the middleware every answer passes through. The stack wraps the
+/// whole router as one service, so every answer — including a 405 or a fallback 404 —
+/// passes through every layer. Layers added last run first.
+pub fn with_http_stack(routes: Router, settings: &Settings) -> Router {
+    let in_flight = Arc::new(Semaphore::new(settings.max_in_flight_requests as usize));
     Router::new()
         .fallback_service(routes)
         .layer(cors_layer(&settings.allowed_origins.0))

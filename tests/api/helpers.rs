@@ -4,6 +4,9 @@
 //! freshly created PostgreSQL database (when `QUIRE_TEST_POSTGRES_URL` is set; in CI a
 //! missing URL fails the PostgreSQL variants instead of skipping them).
 
+// Not every test module uses every helper.
+#![allow(dead_code)]
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
