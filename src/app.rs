@@ -19,11 +19,12 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::auth::tokens::JwtKeys;
-use crate::config::{Secret, Settings, StorageType};
+use crate::config::{Secret, Settings};
 use crate::db::{Db, PoolSize};
 use crate::docs::ApiDoc;
 use crate::error::{ApiError, envelope_response};
 use crate::http::{MetricsHandle, load_shed, request_context, security_headers, track_metrics};
+use crate::storage::Storage;
 
 /// Everything a handler may need, cheap to clone.
 #[derive(Clone)]
@@ -33,6 +34,7 @@ pub struct AppState {
     pub metrics: MetricsHandle,
     pub secret_key: Secret,
     pub jwt: JwtKeys,
+    pub storage: Storage,
     pub started_at: Instant,
     /// Cancelled when the process is asked to stop; long-lived tasks watch it.
     pub shutdown: CancellationToken,
@@ -44,9 +46,7 @@ impl AppState {
         let secret_key = settings.resolve_secret_key()?;
         let db = Db::connect(&settings.database_url(), PoolSize::from_settings(&settings)).await?;
         db.migrate().await?;
-        if settings.storage_type == StorageType::Local {
-            std::fs::create_dir_all(settings.storage_path())?;
-        }
+        let storage = Storage::from_settings(&settings)?;
         let settings_jwt_algorithm = settings.jwt_algorithm;
         Ok(Self {
             settings: Arc::new(settings),
@@ -54,6 +54,7 @@ impl AppState {
             metrics: MetricsHandle::install()?,
             jwt: JwtKeys::new(secret_key.expose(), settings_jwt_algorithm),
             secret_key,
+            storage,
             started_at: Instant::now(),
             shutdown: CancellationToken::new(),
         })
@@ -61,18 +62,7 @@ impl AppState {
 
     /// Can originals be written and read back?
     pub async fn storage_probe(&self) -> Result<(), String> {
-        match self.settings.storage_type {
-            StorageType::Local => {
-                let dir = self.settings.storage_path();
-                let probe = dir.join(format!(".health-{}", uuid::Uuid::now_v7()));
-                tokio::fs::write(&probe, b"ok")
-                    .await
-                    .map_err(|_| format!("cannot write to {}", dir.display()))?;
-                let _ = tokio::fs::remove_file(&probe).await;
-                Ok(())
-            }
-            StorageType::S3 => Err("S3 storage is not available in this build yet".into()),
-        }
+        self.storage.probe().await
     }
 
     /// Health of dependencies the service can run without (Redis, backends).

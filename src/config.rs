@@ -291,6 +291,19 @@ pub struct Settings {
     #[arg(long, env = "S3_ENDPOINT", global = true)]
     pub s3_endpoint: Option<String>,
 
+    /// Access key for STORAGE_TYPE=s3 (default: AWS_ACCESS_KEY_ID and the usual AWS chain).
+    #[arg(long, env = "S3_ACCESS_KEY_ID", hide_env_values = true, global = true)]
+    pub s3_access_key_id: Option<Secret>,
+
+    /// Secret key for STORAGE_TYPE=s3 (default: AWS_SECRET_ACCESS_KEY).
+    #[arg(
+        long,
+        env = "S3_SECRET_ACCESS_KEY",
+        hide_env_values = true,
+        global = true
+    )]
+    pub s3_secret_access_key: Option<Secret>,
+
     /// Largest upload accepted, in bytes (suffixes KB, MB, GB allowed).
     #[arg(long, env = "MAX_FILE_SIZE", default_value = "100MB", global = true)]
     pub max_file_size: ByteSize,

@@ -353,3 +353,36 @@ impl TestApp {
         self.client.request(method, self.url(path)).bearer_auth(key)
     }
 }
+
+/// Flags that point an app at a fresh bucket on the S3 protocol server named by
+/// `QUIRE_TEST_S3_ENDPOINT` (moto in CI), or `None` to skip locally.
+pub async fn s3_storage_args() -> Option<Vec<String>> {
+    let endpoint = match std::env::var("QUIRE_TEST_S3_ENDPOINT") {
+        Ok(e) if !e.is_empty() => e,
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("QUIRE_TEST_S3_ENDPOINT is not set: CI must run the S3 variants")
+        }
+        _ => {
+            eprintln!("skipped: QUIRE_TEST_S3_ENDPOINT is not set");
+            return None;
+        }
+    };
+    let bucket = format!("quire-test-{}", uuid::Uuid::now_v7().simple());
+    let created = reqwest::Client::new()
+        .put(format!("{endpoint}/{bucket}"))
+        .send()
+        .await
+        .expect("S3 endpoint answers");
+    assert!(
+        created.status().is_success(),
+        "create bucket: {}",
+        created.status()
+    );
+    Some(vec![
+        "--storage-type=s3".into(),
+        format!("--s3-bucket={bucket}"),
+        format!("--s3-endpoint={endpoint}"),
+        "--s3-access-key-id=testing".into(),
+        "--s3-secret-access-key=testing".into(),
+    ])
+}

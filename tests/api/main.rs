@@ -5,3 +5,4 @@ mod helpers;
 mod cli;
 mod errors;
 mod foundation;
+mod storage;

@@ -90,7 +90,9 @@ impl Error {
             // Nothing was done: a limit, the collector check that every upload
             // handler runs before any work, or a gateway that never reached the app.
             Error::RateLimited { .. } | Error::CollectorOffline => true,
-            Error::Server { status, .. } if matches!(status, 502..=504) => true,
+            Error::Server {
+                status: 502..=504, ..
+            } => true,
             // The handler may have acted before it failed.
             Error::Server { .. } => idempotency == Idempotency::Safe,
             _ => false,
@@ -108,6 +110,21 @@ impl Error {
                 | Error::RateLimited { .. }
                 | Error::CollectorOffline
         )
+    }
+
+    /// Failures an operator should hear about: the server or the
+    /// configuration is at fault, not the caller's input.
+    pub(crate) fn is_noteworthy(&self) -> bool {
+        self.counts_against_breaker()
+            || matches!(
+                self,
+                Error::Unauthorized
+                    | Error::Forbidden(_)
+                    | Error::WrongPath(_)
+                    | Error::Aborted(_)
+                    | Error::Decode(_)
+                    | Error::CircuitOpen
+            )
     }
 
     /// A short label for metrics and logs.
