@@ -129,7 +129,9 @@ impl Application {
 }
 
 pub fn api_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().merge(crate::health::router())
+    OpenApiRouter::new()
+        .merge(crate::health::router())
+        .merge(crate::documents::router())
 }
 
 pub fn build_router(state: AppState) -> Router {

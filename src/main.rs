@@ -5,6 +5,11 @@ use quire::cli::{self, Command};
 use quire::{db, telemetry};
 
 fn main() {
+    // PDF text is extracted in a child copy of this binary, confined by time and memory
+    // limits, so a hostile PDF can crash or hang only that child.
+    if quire_ingest::is_pdf_extraction_child() {
+        std::process::exit(quire_ingest::run_pdf_extraction_child());
+    }
     // A .env file supplies defaults; the real environment always wins.
     let _ = dotenvy::dotenv();
     let cli = cli::parse();

@@ -1,0 +1,144 @@
+/// How far into a file `%PDF-` may appear. Acrobat tolerates up to 1 KiB of
+/// leading junk (mail headers, BOMs, whitespace), and so do we.
+const PDF_HEADER_WINDOW: usize = 1024;
+
+/// The claim an entry's extension makes; content must confirm it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Claim {
+    Pdf,
+    Json,
+    Csv,
+    Archive,
+    /// No extension: the content alone decides between PDF and JSON.
+    Unspecified,
+    Other,
+}
+
+pub(crate) fn claim_for_extension(ext: Option<&str>) -> Claim {
+    match ext {
+        None => Claim::Unspecified,
+        Some("pdf") => Claim::Pdf,
+        Some("json") => Claim::Json,
+        Some("csv") => Claim::Csv,
+        Some(
+            "zip" | "jar" | "7z" | "rar" | "gz" | "tgz" | "tar" | "bz2" | "tbz2" | "xz" | "txz"
+            | "zst" | "lz" | "lzma" | "cab" | "iso",
+        ) => Claim::Archive,
+        Some(_) => Claim::Other,
+    }
+}
+
+pub(crate) fn is_pdf(bytes: &[u8]) -> bool {
+    let window = &bytes[..bytes.len().min(PDF_HEADER_WINDOW)];
+    window.windows(5).any(|w| w == b"%PDF-")
+}
+
+/// Archive formats recognised by magic bytes, so a renamed archive is still
+/// refused as nested rather than slipping through as some other type.
+pub(crate) fn archive_kind(bytes: &[u8]) -> Option<&'static str> {
+    const MAGICS: &[(&[u8], &str)] = &[
+        (b"PK\x03\x04", "ZIP"),
+        (b"PK\x05\x06", "ZIP"),
+        (b"PK\x07\x08", "ZIP"),
+        (b"\x1f\x8b", "gzip"),
+        (b"7z\xbc\xaf\x27\x1c", "7-Zip"),
+        (b"Rar!\x1a\x07", "RAR"),
+        (b"\xfd7zXZ\x00", "xz"),
+        (b"\x28\xb5\x2f\xfd", "zstd"),
+        (b"MSCF\x00\x00\x00\x00", "CAB"),
+    ];
+    if let Some((_, kind)) = MAGICS.iter().find(|(magic, _)| bytes.starts_with(magic)) {
+        return Some(kind);
+    }
+    // Short magics are checked with what follows them, so a CSV whose first
+    // cell happens to start with the same letters is not mistaken for one.
+    if bytes.starts_with(b"BZh")
+        && bytes.get(3).is_some_and(|d| (b'1'..=b'9').contains(d))
+        && bytes.get(4..10) == Some(b"1AY&SY")
+    {
+        return Some("bzip2");
+    }
+    if bytes.get(257..262) == Some(b"ustar") {
+        return Some("tar");
+    }
+    None
+}
+
+/// Names formats that are clearly not JSON or CSV, so a file named `.csv`
+/// that is really a PNG is reported as a type mismatch rather than as "not
+/// text".
+pub(crate) fn known_format(bytes: &[u8]) -> Option<&'static str> {
+    if is_pdf(bytes) {
+        return Some("a PDF");
+    }
+    if let Some(kind) = archive_kind(bytes) {
+        return Some(if kind == "ZIP" {
+            "a ZIP archive"
+        } else {
+            "a compressed archive"
+        });
+    }
+    const OTHERS: &[(&[u8], &str)] = &[
+        (b"\x89PNG", "a PNG image"),
+        (b"\xff\xd8\xff", "a JPEG image"),
+        (b"GIF8", "a GIF image"),
+        (b"II*\x00", "a TIFF image"),
+        (b"MM\x00*", "a TIFF image"),
+        (
+            b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1",
+            "an old Microsoft Office document",
+        ),
+        (b"\x7fELF", "a program"),
+        (b"MZ\x90\x00", "a program"),
+    ];
+    OTHERS
+        .iter()
+        .find(|(magic, _)| bytes.starts_with(magic))
+        .map(|(_, what)| *what)
+}
+
+/// A short description of what the content looks like, for `type_mismatch`
+/// messages.
+pub(crate) fn describe(bytes: &[u8]) -> &'static str {
+    if let Some(known) = known_format(bytes) {
+        return known;
+    }
+    let head = &bytes[..bytes.len().min(512)];
+    if head.contains(&0) {
+        "binary data"
+    } else {
+        "text"
+    }
+}
+
+/// Whether content without an extension is worth trying as JSON.
+pub(crate) fn looks_like_json(bytes: &[u8]) -> bool {
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+    matches!(
+        bytes.iter().find(|b| !b.is_ascii_whitespace()),
+        Some(b'{' | b'[')
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pdf_header_may_follow_up_to_a_kibibyte_of_junk() {
+        assert!(is_pdf(b"%PDF-1.7\n"));
+        let mut late = vec![b' '; 1000];
+        late.extend_from_slice(b"%PDF-1.4");
+        assert!(is_pdf(&late));
+        let mut too_late = vec![b' '; 1024];
+        too_late.extend_from_slice(b"%PDF-1.4");
+        assert!(!is_pdf(&too_late));
+    }
+
+    #[test]
+    fn archives_are_recognised_by_magic() {
+        assert_eq!(archive_kind(b"PK\x03\x04rest"), Some("ZIP"));
+        assert_eq!(archive_kind(b"\x1f\x8b\x08"), Some("gzip"));
+        assert_eq!(archive_kind(b"%PDF-1.4"), None);
+    }
+}

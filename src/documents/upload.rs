@@ -1,0 +1,1 @@
+//! Streamed bundle uploads. (The handler is wired when the job queue lands.)

@@ -1,0 +1,3 @@
+//! Workspaces: named collections of documents on one backend.
+
+pub mod repo;

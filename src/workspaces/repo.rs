@@ -1,0 +1,113 @@
+//! SQL for workspaces. Every function takes the organisation.
+
+use sqlx::{AnyPool, FromRow};
+
+use crate::time::now_ms;
+
+#[derive(Debug, Clone, FromRow)]
+pub struct WorkspaceRow {
+    pub id: String,
+    pub org_id: String,
+    pub name: String,
+    pub slug: String,
+    pub description: Option<String>,
+    pub backend: String,
+    pub backend_ref: Option<String>,
+    pub llm_config: Option<String>,
+    pub system_prompt: Option<String>,
+    pub prompt_preset: Option<String>,
+    pub top_n: i64,
+    pub similarity_threshold: f64,
+    pub chat_mode: String,
+    pub status: String,
+    pub baseline_run_id: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+pub const WORKSPACE_COLUMNS: &str = "id, org_id, name, slug, description, backend, backend_ref, \
+    llm_config, system_prompt, prompt_preset, top_n, similarity_threshold, chat_mode, status, \
+    baseline_run_id, created_at, updated_at";
+
+pub async fn insert_workspace<'e, E>(exec: E, row: &WorkspaceRow) -> sqlx::Result<()>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO workspaces ({WORKSPACE_COLUMNS}) VALUES \
+         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+    )))
+    .bind(&row.id)
+    .bind(&row.org_id)
+    .bind(&row.name)
+    .bind(&row.slug)
+    .bind(&row.description)
+    .bind(&row.backend)
+    .bind(&row.backend_ref)
+    .bind(&row.llm_config)
+    .bind(&row.system_prompt)
+    .bind(&row.prompt_preset)
+    .bind(row.top_n)
+    .bind(row.similarity_threshold)
+    .bind(&row.chat_mode)
+    .bind(&row.status)
+    .bind(&row.baseline_run_id)
+    .bind(row.created_at)
+    .bind(row.updated_at)
+    .execute(exec)
+    .await
+    .map(|_| ())
+}
+
+pub async fn find_workspace(
+    pool: &AnyPool,
+    org_id: &str,
+    id: &str,
+) -> sqlx::Result<Option<WorkspaceRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {WORKSPACE_COLUMNS} FROM workspaces WHERE id = $1 AND org_id = $2"
+    )))
+    .bind(id)
+    .bind(org_id)
+    .fetch_optional(pool)
+    .await
+}
+
+/// A bare embedded workspace, for tests and for callers that need one quickly.
+pub fn new_workspace_row(org_id: &str, name: &str, backend: &str) -> WorkspaceRow {
+    let now = now_ms();
+    WorkspaceRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        org_id: org_id.to_owned(),
+        name: name.to_owned(),
+        slug: slugify(name),
+        description: None,
+        backend: backend.to_owned(),
+        backend_ref: None,
+        llm_config: None,
+        system_prompt: None,
+        prompt_preset: None,
+        top_n: 4,
+        similarity_threshold: 0.25,
+        chat_mode: "query".to_owned(),
+        status: "ready".to_owned(),
+        baseline_run_id: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+pub fn slugify(name: &str) -> String {
+    let mut slug = String::with_capacity(name.len());
+    let mut dash = false;
+    for c in name.chars().flat_map(char::to_lowercase) {
+        if c.is_alphanumeric() {
+            slug.push(c);
+            dash = false;
+        } else if !dash && !slug.is_empty() {
+            slug.push('-');
+            dash = true;
+        }
+    }
+    slug.trim_end_matches('-').to_owned()
+}
