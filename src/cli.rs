@@ -60,6 +60,9 @@ pub fn settings_reference(format: SettingsFormat) -> String {
         let Some(env) = arg.get_env().map(|e| e.to_string_lossy().into_owned()) else {
             continue;
         };
+        if arg.is_hide_set() {
+            continue;
+        }
         let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
         let default: Vec<String> = arg
             .get_default_values()

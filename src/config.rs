@@ -304,6 +304,10 @@ pub struct Settings {
     )]
     pub s3_secret_access_key: Option<Secret>,
 
+    /// Executable that extracts PDF text in a confined child process (default: this binary).
+    #[arg(long, env = "QUIRE_PDF_EXTRACTOR", hide = true, global = true)]
+    pub pdf_extractor: Option<PathBuf>,
+
     /// Largest upload accepted, in bytes (suffixes KB, MB, GB allowed).
     #[arg(long, env = "MAX_FILE_SIZE", default_value = "100MB", global = true)]
     pub max_file_size: ByteSize,

@@ -1,5 +1,6 @@
 //! Documents: uploads of bundles, the documents they yield, and their text.
 
+pub mod ingest;
 pub mod model;
 pub mod repo;
 pub mod routes;

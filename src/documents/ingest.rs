@@ -1,0 +1,279 @@
+//! The body of an upload job: judge every entry of the stored bundle, keep the accepted
+//! originals and their text, and report a verdict per entry.
+//!
+//! Idempotent: document ids derive from (upload job, entry path), originals are written
+//! to deterministic keys, and rows are inserted with `ON CONFLICT DO NOTHING`, so a
+//! re-run after a crash finishes the remaining entries without duplicating anything.
+
+use std::collections::BTreeMap;
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+use utoipa::ToSchema;
+
+use crate::app::AppState;
+use crate::documents::repo::{self, DocumentRow};
+use crate::storage::document_key;
+use crate::time::now_ms;
+
+pub const UPLOAD_JOB_TYPE: &str = "document.upload";
+
+/// What the upload endpoint records for the job.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UploadPayload {
+    pub workspace_id: String,
+    pub bundle_key: String,
+    pub file_name: String,
+    pub size: u64,
+    pub sha256: String,
+    #[serde(default)]
+    pub metadata: Option<Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryVerdict {
+    Accepted,
+    Rejected,
+    /// Same content as a document already in the workspace; not stored again.
+    Duplicate,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct EntryOutcome {
+    pub path: String,
+    pub verdict: EntryVerdict,
+    /// Stable code such as `path_traversal`, `encrypted`, `zip_bomb`, or `duplicate`.
+    pub reason: Option<String>,
+    /// A sentence for the user.
+    pub message: Option<String>,
+    pub doc_type: Option<String>,
+    pub size: Option<u64>,
+    pub pages: Option<u32>,
+    pub flags: Vec<String>,
+    /// The document this entry became (or duplicates).
+    pub document_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct UploadReport {
+    pub entries: Vec<EntryOutcome>,
+    /// Counts by verdict (`accepted`, `rejected`, `duplicate`).
+    pub by_verdict: BTreeMap<String, usize>,
+    /// Accepted documents by type (`pdf`, `json`, `csv`).
+    pub by_type: BTreeMap<String, usize>,
+    /// Documents grouped by type, as ids.
+    pub documents_by_type: BTreeMap<String, Vec<String>>,
+    /// Set when the archive itself was unreadable; the entries judged before stay listed.
+    pub fatal_error: Option<String>,
+    pub cancelled: bool,
+}
+
+impl UploadReport {
+    fn push(&mut self, outcome: EntryOutcome) {
+        let verdict = match outcome.verdict {
+            EntryVerdict::Accepted => "accepted",
+            EntryVerdict::Rejected => "rejected",
+            EntryVerdict::Duplicate => "duplicate",
+        };
+        *self.by_verdict.entry(verdict.to_owned()).or_default() += 1;
+        if outcome.verdict == EntryVerdict::Accepted
+            && let (Some(t), Some(id)) = (&outcome.doc_type, &outcome.document_id)
+        {
+            *self.by_type.entry(t.clone()).or_default() += 1;
+            self.documents_by_type
+                .entry(t.clone())
+                .or_default()
+                .push(id.clone());
+        }
+        self.entries.push(outcome);
+    }
+}
+
+/// The document id of an archive entry: the same on every run of the same job.
+pub fn document_id_for(upload_job_id: &str, archive_path: &str) -> String {
+    let namespace = uuid::Uuid::parse_str(upload_job_id).unwrap_or(uuid::Uuid::NAMESPACE_OID);
+    uuid::Uuid::new_v5(&namespace, archive_path.as_bytes()).to_string()
+}
+
+/// Progress callback: percent 0–100 and a message.
+pub type ProgressFn = Box<dyn Fn(f64, String) + Send + Sync>;
+
+pub struct IngestContext {
+    pub state: AppState,
+    pub org_id: String,
+    pub job_id: String,
+    pub payload: UploadPayload,
+    pub cancel: CancellationToken,
+    pub progress: ProgressFn,
+}
+
+pub fn ingest_limits(state: &AppState) -> quire_ingest::Limits {
+    let file_limit = state.settings.max_file_size.0;
+    quire_ingest::Limits {
+        max_archive_bytes: file_limit,
+        ..quire_ingest::Limits::default()
+    }
+}
+
+pub fn pdf_extractor(state: &AppState) -> anyhow::Result<quire_ingest::PdfExtractor> {
+    let command = match &state.settings.pdf_extractor {
+        Some(path) => quire_ingest::PdfChildCommand::new(path.clone()),
+        None => quire_ingest::PdfChildCommand::current_exe()?,
+    };
+    Ok(quire_ingest::PdfExtractor::Child(command))
+}
+
+/// Runs the upload job. Returns the report; an unreadable archive is reported in
+/// `fatal_error` with the entries judged so far, and the caller fails the job with it.
+pub async fn run_upload(ctx: IngestContext) -> anyhow::Result<UploadReport> {
+    let state = ctx.state.clone();
+    let copy = state.storage.local_copy(&ctx.payload.bundle_key).await?;
+    let path: PathBuf = copy.path().to_path_buf();
+    let limits = ingest_limits(&state);
+    let extractor = pdf_extractor(&state)?;
+    let handle = tokio::runtime::Handle::current();
+    let file_name = ctx.payload.file_name.clone();
+
+    let outcome = tokio::task::spawn_blocking(move || {
+        let mut report = UploadReport::default();
+        let result = quire_ingest::judge_upload(&path, &file_name, &limits, &extractor, |judged| {
+            if ctx.cancel.is_cancelled() {
+                report.cancelled = true;
+                return Ok(ControlFlow::Break(()));
+            }
+            let outcome = handle.block_on(record_entry(&ctx, judged.report, judged.content))?;
+            report.push(outcome);
+            let p = judged.progress;
+            let percent = if p.compressed_bytes_total > 0 {
+                p.compressed_bytes_done as f64 * 100.0 / p.compressed_bytes_total as f64
+            } else if p.entries_total > 0 {
+                p.entries_done as f64 * 100.0 / p.entries_total as f64
+            } else {
+                100.0
+            };
+            (ctx.progress)(
+                percent.min(99.0),
+                format!("{} of {} entries judged", p.entries_done, p.entries_total),
+            );
+            Ok(ControlFlow::Continue(()))
+        });
+        drop(copy);
+        match result {
+            Ok(_) => report,
+            Err(e) => {
+                report.fatal_error = Some(format!("{}: {}", e.reason.code(), e.reason));
+                report
+            }
+        }
+    })
+    .await?;
+    Ok(outcome)
+}
+
+async fn record_entry(
+    ctx: &IngestContext,
+    entry: &quire_ingest::EntryReport,
+    content: Option<quire_ingest::EntryContent>,
+) -> Result<EntryOutcome, anyhow::Error> {
+    let mut outcome = EntryOutcome {
+        path: entry.path.clone(),
+        verdict: EntryVerdict::Rejected,
+        reason: entry.reason.map(|r| r.code().to_owned()),
+        message: entry.message.clone(),
+        doc_type: entry.doc_type.map(|t| t.as_str().to_owned()),
+        size: entry.inflated_size,
+        pages: entry.page_count,
+        flags: entry
+            .flags
+            .iter()
+            .filter_map(|f| serde_json::to_value(f).ok())
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        document_id: None,
+    };
+    let (Some(content), Some(doc_type), Some(sha256)) =
+        (content, entry.doc_type, entry.sha256.clone())
+    else {
+        return Ok(outcome);
+    };
+    let db = &ctx.state.db.pool;
+    let org = &ctx.org_id;
+    let payload = &ctx.payload;
+
+    // Already recorded by an earlier run of this job.
+    if let Some(existing) = repo::find_document_by_entry(db, org, &ctx.job_id, &entry.path).await? {
+        outcome.verdict = EntryVerdict::Accepted;
+        outcome.document_id = Some(existing.id);
+        return Ok(outcome);
+    }
+    if let Some(first) = repo::find_document_by_sha(db, org, &payload.workspace_id, &sha256).await?
+    {
+        outcome.verdict = EntryVerdict::Duplicate;
+        outcome.reason = Some("duplicate".into());
+        outcome.message = Some(format!(
+            "the workspace already holds this content as {}",
+            first.archive_path
+        ));
+        outcome.document_id = Some(first.id);
+        return Ok(outcome);
+    }
+
+    let document_id = document_id_for(&ctx.job_id, &entry.path);
+    let storage_key = document_key(org, &ctx.job_id, &document_id);
+    ctx.state
+        .storage
+        .put_bytes(&storage_key, Bytes::from(content.bytes))
+        .await?;
+    let pages: Vec<(i64, String)> = content
+        .pages
+        .into_iter()
+        .map(|p| (i64::from(p.number), p.text))
+        .collect();
+    let text_length: i64 = pages.iter().map(|(_, t)| t.chars().count() as i64).sum();
+    let now = now_ms();
+    let name = entry
+        .path
+        .rsplit('/')
+        .next()
+        .unwrap_or(&entry.path)
+        .to_owned();
+    let row = DocumentRow {
+        id: document_id.clone(),
+        org_id: org.clone(),
+        workspace_id: payload.workspace_id.clone(),
+        upload_job_id: ctx.job_id.clone(),
+        archive_path: entry.path.clone(),
+        name,
+        doc_type: doc_type.as_str().to_owned(),
+        size_bytes: entry.inflated_size.unwrap_or(0) as i64,
+        sha256: sha256.clone(),
+        storage_key: storage_key.clone(),
+        page_count: i64::from(entry.page_count.unwrap_or(pages.len() as u32)),
+        text_length,
+        status: "extracted".into(),
+        flags: serde_json::to_string(&outcome.flags)?,
+        metadata: payload.metadata.as_ref().map(Value::to_string),
+        backend_location: None,
+        error: None,
+        created_at: now,
+        updated_at: now,
+    };
+    if repo::insert_document_with_pages(db, &row, &pages).await? {
+        outcome.verdict = EntryVerdict::Accepted;
+        outcome.document_id = Some(document_id);
+    } else {
+        // Lost a race with a concurrent upload of the same content.
+        ctx.state.storage.delete(&storage_key).await?;
+        let first = repo::find_document_by_sha(db, org, &payload.workspace_id, &sha256).await?;
+        outcome.verdict = EntryVerdict::Duplicate;
+        outcome.reason = Some("duplicate".into());
+        outcome.message = Some("the workspace already holds this content".into());
+        outcome.document_id = first.map(|d| d.id);
+    }
+    Ok(outcome)
+}
