@@ -14,7 +14,6 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::timeout::TimeoutLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -23,7 +22,10 @@ use crate::config::{Secret, Settings};
 use crate::db::{Db, PoolSize};
 use crate::docs::ApiDoc;
 use crate::error::{ApiError, envelope_response};
-use crate::http::{MetricsHandle, load_shed, request_context, security_headers, track_metrics};
+use crate::http::{
+    MetricsHandle, Timeouts, load_shed, request_context, request_timeout, security_headers,
+    track_metrics,
+};
 use crate::storage::Storage;
 
 /// Everything a handler may need, cheap to clone.
@@ -162,9 +164,12 @@ pub fn with_http_stack(routes: Router, settings: &Settings) -> Router {
         .layer(DefaultBodyLimit::max(
             settings.max_request_body_size.0 as usize,
         ))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::GATEWAY_TIMEOUT,
-            settings.request_timeout(),
+        .layer(from_fn_with_state(
+            Timeouts {
+                default: settings.request_timeout(),
+                upload: Duration::from_secs(u64::from(settings.upload_timeout)),
+            },
+            request_timeout,
         ))
         .layer(CatchPanicLayer::custom(
             |_panic: Box<dyn std::any::Any + Send>| {

@@ -414,6 +414,10 @@ pub struct Settings {
     #[arg(long, env = "REQUEST_TIMEOUT", default_value = "30", value_parser = positive_u32, global = true)]
     pub request_timeout: u32,
 
+    /// Seconds an upload request may take (uploads are exempt from REQUEST_TIMEOUT).
+    #[arg(long, env = "UPLOAD_TIMEOUT", default_value = "3600", value_parser = positive_u32, global = true)]
+    pub upload_timeout: u32,
+
     /// Requests handled at once; past this the service answers 503 with Retry-After.
     #[arg(long, env = "MAX_IN_FLIGHT_REQUESTS", default_value = "1024", value_parser = positive_u32, global = true)]
     pub max_in_flight_requests: u32,

@@ -11,4 +11,4 @@ pub use json::ApiJson;
 pub use metrics::{MetricsHandle, track_metrics};
 pub use pagination::{ListParams, Page, Window};
 pub use request_context::{RequestId, current_request_id, request_context};
-pub use security::{load_shed, security_headers};
+pub use security::{Timeouts, load_shed, request_timeout, security_headers};

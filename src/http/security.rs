@@ -38,6 +38,31 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
     response
 }
 
+/// How long a request may take before it is answered `504`.
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    pub default: std::time::Duration,
+    /// Uploads stream large bodies and get their own, longer budget.
+    pub upload: std::time::Duration,
+}
+
+pub async fn request_timeout(State(t): State<Timeouts>, req: Request, next: Next) -> Response {
+    let limit = if req.uri().path().ends_with("/documents/upload") {
+        t.upload
+    } else {
+        t.default
+    };
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => crate::error::envelope_response(
+            axum::http::StatusCode::GATEWAY_TIMEOUT,
+            "timeout",
+            "the request took longer than allowed".into(),
+            None,
+        ),
+    }
+}
+
 /// Past `MAX_IN_FLIGHT_REQUESTS` answer `503` at once instead of queueing without bound:
 /// a client retrying later is better than every client timing out.
 pub async fn load_shed(
