@@ -265,6 +265,30 @@ pub struct Settings {
     #[arg(long, env = "ANYTHINGLLM_TIMEOUT", default_value = "30", value_parser = positive_u32, global = true)]
     pub anythingllm_timeout: u32,
 
+    /// Characters per chunk of the embedded engine.
+    #[arg(long, env = "CHUNK_SIZE", default_value = "1000", value_parser = positive_u32, global = true)]
+    pub chunk_size: u32,
+
+    /// Characters shared by consecutive chunks.
+    #[arg(long, env = "CHUNK_OVERLAP", default_value = "150", global = true)]
+    pub chunk_overlap: u32,
+
+    /// Default LLM for the embedded engine: openai (also ollama, vllm, llamacpp) or anthropic. Unset: extractive answers.
+    #[arg(long, env = "LLM_PROVIDER", global = true)]
+    pub llm_provider: Option<String>,
+
+    /// Base URL of that LLM API, e.g. http://localhost:11434 for Ollama.
+    #[arg(long, env = "LLM_BASE_URL", global = true)]
+    pub llm_base_url: Option<String>,
+
+    /// Model name for that LLM API.
+    #[arg(long, env = "LLM_MODEL", global = true)]
+    pub llm_model: Option<String>,
+
+    /// API key for that LLM API (local servers need none).
+    #[arg(long, env = "LLM_API_KEY", hide_env_values = true, global = true)]
+    pub llm_api_key: Option<Secret>,
+
     /// Where originals are kept: local directory or S3.
     #[arg(
         long,

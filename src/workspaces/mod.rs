@@ -1,3 +1,4 @@
 //! Workspaces: named collections of documents on one backend.
 
+pub mod prompts;
 pub mod repo;
