@@ -24,6 +24,7 @@ use crate::db::{Db, PoolSize};
 use crate::docs::ApiDoc;
 use crate::error::{ApiError, envelope_response};
 use crate::http::{MetricsHandle, load_shed, request_context, security_headers, track_metrics};
+use crate::ratelimit::{RateLimiter, rate_limit};
 
 /// Everything a handler may need, cheap to clone.
 #[derive(Clone)]
@@ -34,6 +35,8 @@ pub struct AppState {
     pub secret_key: Secret,
     pub jwt: JwtKeys,
     pub started_at: Instant,
+    /// Per-principal request budgets (Redis-shared when `REDIS_URL` is set).
+    pub rate_limiter: RateLimiter,
     /// Cancelled when the process is asked to stop; long-lived tasks watch it.
     pub shutdown: CancellationToken,
 }
@@ -48,6 +51,7 @@ impl AppState {
             std::fs::create_dir_all(settings.storage_path())?;
         }
         let settings_jwt_algorithm = settings.jwt_algorithm;
+        let rate_limiter = RateLimiter::from_settings(&settings)?;
         Ok(Self {
             settings: Arc::new(settings),
             db,
@@ -55,6 +59,7 @@ impl AppState {
             jwt: JwtKeys::new(secret_key.expose(), settings_jwt_algorithm),
             secret_key,
             started_at: Instant::now(),
+            rate_limiter,
             shutdown: CancellationToken::new(),
         })
     }
@@ -77,7 +82,11 @@ impl AppState {
 
     /// Health of dependencies the service can run without (Redis, backends).
     pub async fn optional_dependency_checks(&self) -> Vec<(String, Value)> {
-        Vec::new()
+        let mut checks = Vec::new();
+        if let Some(redis) = self.rate_limiter.redis_health().await {
+            checks.push(("redis".to_owned(), redis));
+        }
+        checks
     }
 
     /// Gauges computed from the database at scrape time.
@@ -139,7 +148,12 @@ impl Application {
 }
 
 pub fn api_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().merge(crate::health::router())
+    OpenApiRouter::new()
+        .merge(crate::health::router())
+        .merge(crate::auth::router())
+        .merge(crate::users::router())
+        .merge(crate::api_keys::router())
+        .merge(crate::orgs::router())
 }
 
 pub fn build_router(state: AppState) -> Router {
@@ -149,11 +163,14 @@ pub fn build_router(state: AppState) -> Router {
     let settings = state.settings.clone();
     let in_flight = Arc::new(Semaphore::new(settings.max_in_flight_requests as usize));
 
-    // Metrics sit on the inner router so they see the matched route template.
+    // Metrics sit on the inner router so they see the matched route template. The rate
+    // limit sits inside them, so a 429 is counted too; it resolves the principal itself
+    // (handlers then reuse it) and leaves health, metrics and docs alone.
     let routes = Router::new()
         .merge(api)
         .merge(crate::docs::router(&openapi))
         .fallback(|| async { ApiError::NotFound("route") })
+        .layer(from_fn_with_state(state.clone(), rate_limit))
         .layer(from_fn(track_metrics))
         .with_state(state);
 

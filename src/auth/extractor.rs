@@ -107,11 +107,13 @@ async fn principal_from_access_token(state: &AppState, token: &str) -> Result<Pr
         .verify(token, TokenType::Access)
         .ok_or_else(unauthorized)?;
     // The user row is the truth: a deactivated user's tokens stop working at once, and
-    // a role change applies to tokens already issued.
-    let user = repo::find_user_by_id(&state.db.pool, &claims.org, &claims.sub)
+    // a role change applies to tokens already issued. The token's login session must
+    // also be alive, so logout and refresh-token reuse end it at once too.
+    let family = claims.fam.as_deref().ok_or_else(unauthorized)?;
+    let user = repo::find_session_user(&state.db.pool, &claims.org, &claims.sub, family)
         .await?
         .ok_or_else(unauthorized)?;
-    if user.is_active != 1 {
+    if user.is_active != 1 || user.live_tokens < 1 {
         return Err(unauthorized());
     }
     let role: Role = user.role.parse().map_err(|_| unauthorized())?;

@@ -9,6 +9,6 @@ mod security;
 
 pub use json::ApiJson;
 pub use metrics::{MetricsHandle, track_metrics};
-pub use pagination::{ListParams, Page};
+pub use pagination::{ListParams, Page, Window};
 pub use request_context::{RequestId, current_request_id, request_context};
 pub use security::{load_shed, security_headers};
