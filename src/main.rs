@@ -62,6 +62,8 @@ async fn run(cli: cli::Cli) -> anyhow::Result<()> {
             let app = Application::build(cli.settings).await?;
             let addr = app.local_addr()?;
             let stop = shutdown_signal();
+            // Before the banner, so whoever watches for the banner has seen the key.
+            bootstrap::first_start(&app.state.db, &app.state.settings, addr).await?;
             println!(
                 "Quire {} is listening on http://{addr}",
                 env!("CARGO_PKG_VERSION")
@@ -69,7 +71,6 @@ async fn run(cli: cli::Cli) -> anyhow::Result<()> {
             println!("  API docs:  http://{addr}/docs  (ReDoc: http://{addr}/redoc)");
             println!("  data:      {}", data_dir.display());
             println!("  database:  {db_url:?}");
-            bootstrap::first_start(&app.state.db, &app.state.settings, addr).await?;
             tracing::info!(address = %addr, "listening");
             let state = app.state.clone();
             app.run(stop).await?;
