@@ -79,7 +79,11 @@ async fn principal_from_api_key(state: &AppState, presented: &str) -> Result<Pri
     if !usable {
         return Err(unauthorized());
     }
-    let role: Role = key.role.parse().map_err(|_| unauthorized())?;
+    let mut role: Role = key.role.parse().map_err(|_| unauthorized())?;
+    // A key never does more than its creator may do now: demoting a user caps their keys.
+    if let Some(owner_role) = key.owner_role.as_deref() {
+        role = role.min(owner_role.parse().map_err(|_| unauthorized())?);
+    }
     if key
         .last_used_at
         .is_none_or(|t| now - t > LAST_USED_RESOLUTION_MS)

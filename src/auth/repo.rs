@@ -243,6 +243,7 @@ pub struct ApiKeyWithOwner {
     pub revoked_at: Option<i64>,
     pub owner_active: Option<i64>,
     pub owner_superuser: Option<i64>,
+    pub owner_role: Option<String>,
 }
 
 pub async fn find_api_key_by_prefix(
@@ -251,7 +252,8 @@ pub async fn find_api_key_by_prefix(
 ) -> sqlx::Result<Option<ApiKeyWithOwner>> {
     sqlx::query_as(
         "SELECT k.id, k.org_id, k.created_by, k.secret_hash, k.role, k.expires_at, k.last_used_at, \
-                k.revoked_at, u.is_active AS owner_active, u.is_superuser AS owner_superuser \
+                k.revoked_at, u.is_active AS owner_active, u.is_superuser AS owner_superuser, \
+                u.role AS owner_role \
          FROM api_keys k LEFT JOIN users u ON u.id = k.created_by WHERE k.prefix = $1",
     )
     .bind(prefix)

@@ -14,6 +14,7 @@ const PASSWORD: &str = "correct-horse-battery-staple";
 on_both_databases!(
     register_login_me_refresh_and_logout_work_in_sequence,
     a_reused_refresh_token_is_refused_and_revokes_its_whole_family,
+    of_two_concurrent_refreshes_with_one_token_exactly_one_succeeds,
     each_rejected_access_token_kind_gets_a_401_envelope,
     login_answers_the_same_401_for_an_unknown_email_and_a_wrong_password,
     a_user_without_a_password_cannot_log_in,
@@ -25,6 +26,7 @@ on_both_databases!(
     an_api_key_is_accepted_in_the_x_api_key_header,
     concurrent_first_starts_create_exactly_one_organisation_and_admin,
     a_first_start_on_a_database_with_organisations_creates_nothing,
+    the_openapi_document_lists_every_account_route,
 );
 on_both_databases!(flags = ["--allow-registration=false"]; registration_can_be_switched_off);
 on_both_databases!(flags = ["--api-key-header=X-Quire-Key"]; the_api_key_header_is_configurable);
@@ -129,6 +131,27 @@ async fn a_reused_refresh_token_is_refused_and_revokes_its_whole_family(app: Tes
     assert_eq!(
         revoked, 1,
         "only the registration session's token stays live"
+    );
+}
+
+async fn of_two_concurrent_refreshes_with_one_token_exactly_one_succeeds(app: TestApp) {
+    let email = unique_email("race");
+    app.register("Race", &email, PASSWORD).await;
+    let tokens = app.login(&email, PASSWORD).await;
+    let body = json!({ "refresh_token": tokens["refresh_token"] });
+    let (a, b) = tokio::join!(
+        app.post_json("/api/v1/auth/refresh", &body),
+        app.post_json("/api/v1/auth/refresh", &body)
+    );
+    let mut statuses = [a.status().as_u16(), b.status().as_u16()];
+    statuses.sort();
+    assert_eq!(statuses, [200, 401]);
+    // The loser's attempt is a reuse: the session is revoked, the winner's tokens too.
+    let winner: Value = if a.status() == 200 { a } else { b }.json().await.unwrap();
+    assert_eq!(
+        app.status_with("/api/v1/auth/me", winner["access_token"].as_str().unwrap())
+            .await,
+        401
     );
 }
 
@@ -453,4 +476,27 @@ async fn a_first_start_on_a_database_with_organisations_creates_nothing(app: Tes
         .await
         .unwrap();
     assert_eq!(orgs, 1);
+}
+
+async fn the_openapi_document_lists_every_account_route(app: TestApp) {
+    let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
+    for (path, methods) in [
+        ("/api/v1/auth/register", &["post"][..]),
+        ("/api/v1/auth/login", &["post"]),
+        ("/api/v1/auth/refresh", &["post"]),
+        ("/api/v1/auth/logout", &["post"]),
+        ("/api/v1/auth/me", &["get"]),
+        ("/api/v1/users", &["get", "post"]),
+        ("/api/v1/users/{id}", &["get", "patch", "delete"]),
+        ("/api/v1/api-keys", &["get", "post"]),
+        ("/api/v1/api-keys/{id}", &["delete"]),
+        ("/api/v1/orgs/current", &["get", "patch"]),
+    ] {
+        for method in methods {
+            assert!(
+                doc["paths"][path][method].is_object(),
+                "{method} {path} is documented"
+            );
+        }
+    }
 }

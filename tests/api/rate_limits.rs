@@ -153,6 +153,8 @@ async fn two_instances_share_one_budget(backend: Backend) {
         format!("--redis-url={redis}"),
         format!("--rate-limit-redis-prefix={prefix}"),
         "--rate-limit-requests=5".to_owned(),
+        // Short, so the test's counters leave Redis soon.
+        "--rate-limit-window=60".to_owned(),
     ];
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let Some(first) = TestApp::spawn_with(backend, &flags).await else {

@@ -14,9 +14,11 @@ on_both_databases!(
     a_viewer_or_member_managing_users_gets_403,
     deactivating_a_user_kills_their_tokens_and_keys,
     the_last_active_admin_can_be_neither_demoted_nor_deactivated,
+    two_admins_demoting_each_other_at_once_leave_one_admin,
     a_user_created_with_a_password_logs_in_with_their_role,
     a_duplicate_email_is_a_409,
     a_role_change_applies_to_tokens_already_issued,
+    a_demoted_users_api_keys_are_capped_at_their_new_role,
 );
 
 async fn create_user(app: &TestApp, credential: &str, body: Value) -> reqwest::Response {
@@ -259,6 +261,63 @@ async fn the_last_active_admin_can_be_neither_demoted_nor_deactivated(app: TestA
     assert_eq!(demote.status(), 200);
 }
 
+async fn two_admins_demoting_each_other_at_once_leave_one_admin(app: TestApp) {
+    let org = app.create_org("Coup").await;
+    let second: Value = create_user(
+        &app,
+        &org.admin_key,
+        json!({ "email": unique_email("second"), "role": "admin" }),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let second_password = "second-admin-password";
+    app.authed(
+        Method::PATCH,
+        &format!("/api/v1/users/{}", second["id"].as_str().unwrap()),
+        &org.admin_key,
+    )
+    .json(&json!({ "password": second_password }))
+    .send()
+    .await
+    .unwrap();
+    let second_token = app
+        .login(second["email"].as_str().unwrap(), second_password)
+        .await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let demote = |user_id: String, key: String| {
+        let request = app
+            .authed(Method::PATCH, &format!("/api/v1/users/{user_id}"), &key)
+            .json(&json!({ "role": "member" }));
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    let (a, b) = tokio::join!(
+        demote(
+            second["id"].as_str().unwrap().to_owned(),
+            org.admin_key.clone()
+        ),
+        demote(org.admin_user_id.clone(), second_token)
+    );
+    // One wins. The other is refused: by the last-admin rule (409), or, when the
+    // winner committed before it was authenticated, because its caller is no longer
+    // an admin (403).
+    let mut statuses = [a, b];
+    statuses.sort();
+    assert_eq!(statuses[0], 200, "{statuses:?}");
+    assert!([403, 409].contains(&statuses[1]), "{statuses:?}");
+    let (admins,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM users WHERE org_id = $1 AND role = 'admin' AND is_active = 1",
+    )
+    .bind(&org.org_id)
+    .fetch_one(&app.state.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(admins, 1);
+}
+
 async fn a_user_created_with_a_password_logs_in_with_their_role(app: TestApp) {
     let org = app.create_org("Logins").await;
     let email = unique_email("viewer");
@@ -332,4 +391,52 @@ async fn a_role_change_applies_to_tokens_already_issued(app: TestApp) {
     .await
     .unwrap();
     assert_eq!(app.status_with("/api/v1/users", &access).await, 403);
+}
+
+async fn a_demoted_users_api_keys_are_capped_at_their_new_role(app: TestApp) {
+    let org = app.create_org("Caps").await;
+    let email = unique_email("capped");
+    let user: Value = create_user(
+        &app,
+        &org.admin_key,
+        json!({ "email": email, "password": PASSWORD, "role": "admin" }),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let access = app.login(&email, PASSWORD).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let key: Value = app
+        .authed(Method::POST, "/api/v1/api-keys", &access)
+        .json(&json!({ "name": "admin script", "role": "admin" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = key["key"].as_str().unwrap();
+    assert_eq!(app.status_with("/api/v1/users", key).await, 200);
+    app.authed(
+        Method::PATCH,
+        &format!("/api/v1/users/{}", user["id"].as_str().unwrap()),
+        &org.admin_key,
+    )
+    .json(&json!({ "role": "viewer" }))
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(app.status_with("/api/v1/users", key).await, 403);
+    let me: Value = app
+        .authed(Method::GET, "/api/v1/auth/me", key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["role"], "viewer");
 }
