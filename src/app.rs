@@ -26,6 +26,7 @@ use crate::http::{
     MetricsHandle, Timeouts, load_shed, request_context, request_timeout, security_headers,
     track_metrics,
 };
+use crate::ratelimit::{RateLimiter, rate_limit};
 use crate::storage::Storage;
 
 /// Everything a handler may need, cheap to clone.
@@ -38,6 +39,8 @@ pub struct AppState {
     pub jwt: JwtKeys,
     pub storage: Storage,
     pub started_at: Instant,
+    /// Per-principal request budgets (Redis-shared when `REDIS_URL` is set).
+    pub rate_limiter: RateLimiter,
     /// Cancelled when the process is asked to stop; long-lived tasks watch it.
     pub shutdown: CancellationToken,
 }
@@ -50,6 +53,7 @@ impl AppState {
         db.migrate().await?;
         let storage = Storage::from_settings(&settings)?;
         let settings_jwt_algorithm = settings.jwt_algorithm;
+        let rate_limiter = RateLimiter::from_settings(&settings)?;
         Ok(Self {
             settings: Arc::new(settings),
             db,
@@ -58,6 +62,7 @@ impl AppState {
             secret_key,
             storage,
             started_at: Instant::now(),
+            rate_limiter,
             shutdown: CancellationToken::new(),
         })
     }
@@ -69,7 +74,11 @@ impl AppState {
 
     /// Health of dependencies the service can run without (Redis, backends).
     pub async fn optional_dependency_checks(&self) -> Vec<(String, Value)> {
-        Vec::new()
+        let mut checks = Vec::new();
+        if let Some(redis) = self.rate_limiter.redis_health().await {
+            checks.push(("redis".to_owned(), redis));
+        }
+        checks
     }
 
     /// Gauges computed from the database at scrape time.
@@ -134,6 +143,10 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(crate::health::router())
         .merge(crate::documents::router())
+        .merge(crate::auth::router())
+        .merge(crate::users::router())
+        .merge(crate::api_keys::router())
+        .merge(crate::orgs::router())
 }
 
 pub fn build_router(state: AppState) -> Router {
@@ -142,11 +155,14 @@ pub fn build_router(state: AppState) -> Router {
         .split_for_parts();
     let settings = state.settings.clone();
 
-    // Metrics sit on the inner router so they see the matched route template.
+    // Metrics sit on the inner router so they see the matched route template. The rate
+    // limit sits inside them, so a 429 is counted too; it resolves the principal itself
+    // (handlers then reuse it) and leaves health, metrics and docs alone.
     let routes = Router::new()
         .merge(api)
         .merge(crate::docs::router(&openapi))
         .fallback(|| async { ApiError::NotFound("route") })
+        .layer(from_fn_with_state(state.clone(), rate_limit))
         .layer(from_fn(track_metrics))
         .with_state(state);
 

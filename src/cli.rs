@@ -3,6 +3,7 @@
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{CommandFactory, Parser, Subcommand};
 
+use crate::auth::Role;
 use crate::config::Settings;
 
 #[derive(Debug, Parser)]
@@ -29,6 +30,11 @@ pub enum Command {
     Worker,
     /// Apply database migrations and exit.
     Migrate,
+    /// Operator tasks on the database: users and API keys.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
     /// Print the settings reference (used to generate README.md and .env.example).
     #[command(hide = true)]
     Settings {
@@ -95,6 +101,48 @@ pub fn settings_reference(format: SettingsFormat) -> String {
         }
     }
     out
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Add a user to an organisation.
+    CreateUser {
+        /// The user's email (unique across the installation).
+        #[arg(long)]
+        email: String,
+        /// admin, member or viewer.
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// Organisation id or name; may be left out when there is only one.
+        #[arg(long)]
+        org: Option<String>,
+        /// Name shown for the user (default: the part of the email before @).
+        #[arg(long)]
+        display_name: Option<String>,
+        /// Read the password from standard input (first line); without it the user has
+        /// no password and signs in with API keys only.
+        #[arg(long)]
+        password_stdin: bool,
+        /// Mark the user as a platform superuser.
+        #[arg(long)]
+        superuser: bool,
+    },
+    /// Create an API key and print it once.
+    CreateApiKey {
+        /// Organisation id or name; may be left out when there is only one.
+        #[arg(long)]
+        org: Option<String>,
+        /// What the key is for.
+        #[arg(long)]
+        name: String,
+        /// admin, member or viewer.
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+    },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    s.parse()
 }
 
 /// Parses the command line and environment. A bad value ends the process with one line

@@ -395,6 +395,15 @@ pub struct Settings {
     #[arg(long, env = "RATE_LIMIT_LOGIN_REQUESTS", default_value = "10", value_parser = positive_u32, global = true)]
     pub rate_limit_login_requests: u32,
 
+    /// Prefix of rate-limit keys in Redis; instances sharing a budget use the same one.
+    #[arg(
+        long,
+        env = "RATE_LIMIT_REDIS_PREFIX",
+        default_value = "quire:ratelimit:",
+        global = true
+    )]
+    pub rate_limit_redis_prefix: String,
+
     /// trace, debug, info, warn, error, or an EnvFilter directive.
     #[arg(long, env = "LOG_LEVEL", default_value = "info", value_parser = log_level, global = true)]
     pub log_level: String,

@@ -1,5 +1,6 @@
 //! Quire: a self-hosted document-intelligence service. See ARCHITECTURE.md for the map.
 
+pub mod api_keys;
 pub mod app;
 pub mod auth;
 pub mod cli;
@@ -11,7 +12,10 @@ pub mod error;
 pub mod fsutil;
 pub mod health;
 pub mod http;
+pub mod orgs;
+pub mod ratelimit;
 pub mod storage;
 pub mod telemetry;
 pub mod time;
+pub mod users;
 pub mod workspaces;

@@ -1,7 +1,8 @@
 use tokio_util::sync::CancellationToken;
 
 use quire::app::{AppState, Application};
-use quire::cli::{self, Command};
+use quire::auth::bootstrap;
+use quire::cli::{self, AdminCommand, Command};
 use quire::{db, telemetry};
 
 fn main() {
@@ -70,6 +71,8 @@ async fn run(cli: cli::Cli) -> anyhow::Result<()> {
             let app = Application::build(cli.settings).await?;
             let addr = app.local_addr()?;
             let stop = shutdown_signal();
+            // Before the banner, so whoever watches for the banner has seen the key.
+            bootstrap::first_start(&app.state.db, &app.state.settings, addr).await?;
             println!(
                 "Quire {} is listening on http://{addr}",
                 env!("CARGO_PKG_VERSION")
@@ -85,6 +88,7 @@ async fn run(cli: cli::Cli) -> anyhow::Result<()> {
             tracing::info!("stopped");
             Ok(())
         }
+        Command::Admin { command } => run_admin(cli.settings, command).await,
         Command::Worker => {
             let state = AppState::initialise(cli.settings).await?;
             let stop = shutdown_signal();
@@ -95,6 +99,68 @@ async fn run(cli: cli::Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn run_admin(settings: quire::config::Settings, command: AdminCommand) -> anyhow::Result<()> {
+    let db = db::Db::connect(
+        &settings.database_url(),
+        db::PoolSize::from_settings(&settings),
+    )
+    .await?;
+    db.migrate().await?;
+    let outcome = match command {
+        AdminCommand::CreateUser {
+            email,
+            role,
+            org,
+            display_name,
+            password_stdin,
+            superuser,
+        } => {
+            let password = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line)?;
+                Some(line.trim_end_matches(['\r', '\n']).to_owned())
+            } else {
+                None
+            };
+            bootstrap::admin_create_user(
+                &db,
+                &settings,
+                bootstrap::AdminNewUser {
+                    org,
+                    email: email.clone(),
+                    display_name,
+                    role,
+                    password,
+                    superuser,
+                },
+            )
+            .await
+            .map(|(user_id, org)| {
+                println!(
+                    "created user {user_id} ({email}, {role}) in organisation \"{}\" ({})",
+                    org.name, org.id
+                );
+            })
+        }
+        AdminCommand::CreateApiKey { org, name, role } => bootstrap::admin_create_api_key(
+            &db,
+            org.as_deref(),
+            &name,
+            role,
+        )
+        .await
+        .map(|(key, org)| {
+            println!(
+                "created {role} API key \"{name}\" in organisation \"{}\" ({}); shown once:",
+                org.name, org.id
+            );
+            println!("{key}");
+        }),
+    };
+    db.close().await;
+    outcome
 }
 
 /// A token cancelled on SIGINT or SIGTERM.

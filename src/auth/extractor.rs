@@ -79,7 +79,11 @@ async fn principal_from_api_key(state: &AppState, presented: &str) -> Result<Pri
     if !usable {
         return Err(unauthorized());
     }
-    let role: Role = key.role.parse().map_err(|_| unauthorized())?;
+    let mut role: Role = key.role.parse().map_err(|_| unauthorized())?;
+    // A key never does more than its creator may do now: demoting a user caps their keys.
+    if let Some(owner_role) = key.owner_role.as_deref() {
+        role = role.min(owner_role.parse().map_err(|_| unauthorized())?);
+    }
     if key
         .last_used_at
         .is_none_or(|t| now - t > LAST_USED_RESOLUTION_MS)
@@ -107,11 +111,13 @@ async fn principal_from_access_token(state: &AppState, token: &str) -> Result<Pr
         .verify(token, TokenType::Access)
         .ok_or_else(unauthorized)?;
     // The user row is the truth: a deactivated user's tokens stop working at once, and
-    // a role change applies to tokens already issued.
-    let user = repo::find_user_by_id(&state.db.pool, &claims.org, &claims.sub)
+    // a role change applies to tokens already issued. The token's login session must
+    // also be alive, so logout and refresh-token reuse end it at once too.
+    let family = claims.fam.as_deref().ok_or_else(unauthorized)?;
+    let user = repo::find_session_user(&state.db.pool, &claims.org, &claims.sub, family)
         .await?
         .ok_or_else(unauthorized)?;
-    if user.is_active != 1 {
+    if user.is_active != 1 || user.live_tokens < 1 {
         return Err(unauthorized());
     }
     let role: Role = user.role.parse().map_err(|_| unauthorized())?;

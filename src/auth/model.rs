@@ -91,9 +91,70 @@ impl Principal {
     }
 }
 
+/// Longest email accepted (RFC 5321's path limit).
+pub const MAX_EMAIL_LEN: usize = 254;
+/// Longest display name or organisation name, in characters.
+pub const MAX_NAME_CHARS: usize = 200;
+
+/// A plausible email address, trimmed: one `@` with text on both sides, no whitespace
+/// or control characters. Delivery is not our concern; uniqueness and sanity are.
+pub fn parse_email(field: &str, raw: &str) -> Result<String, ApiError> {
+    let email = raw.trim();
+    let valid = email.len() <= MAX_EMAIL_LEN
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && !domain.is_empty() && !domain.contains('@')
+        });
+    if valid {
+        Ok(email.to_owned())
+    } else {
+        Err(ApiError::invalid_field(field, "must be an email address"))
+    }
+}
+
+/// A trimmed, non-empty name of at most [`MAX_NAME_CHARS`] characters.
+pub fn parse_name(field: &str, raw: &str) -> Result<String, ApiError> {
+    let name = raw.trim();
+    if name.is_empty() {
+        return Err(ApiError::invalid_field(field, "must not be empty"));
+    }
+    if name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
+        return Err(ApiError::invalid_field(
+            field,
+            format!("must be at most {MAX_NAME_CHARS} characters without control characters"),
+        ));
+    }
+    Ok(name.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn emails_need_one_at_sign_and_no_spaces() {
+        assert_eq!(
+            parse_email("email", "  Ada@Example.org ").ok().as_deref(),
+            Some("Ada@Example.org")
+        );
+        for bad in [
+            "",
+            "ada",
+            "@example.org",
+            "ada@",
+            "a da@example.org",
+            "a@b@c",
+        ] {
+            assert!(parse_email("email", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn names_are_trimmed_and_bounded() {
+        assert_eq!(parse_name("name", " Acme ").ok().as_deref(), Some("Acme"));
+        assert!(parse_name("name", "   ").is_err());
+        assert!(parse_name("name", &"x".repeat(201)).is_err());
+    }
 
     #[test]
     fn roles_are_ordered_viewer_member_admin() {

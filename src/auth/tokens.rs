@@ -56,7 +56,7 @@ pub enum TokenType {
     Refresh,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Claims {
     pub sub: String,
     pub org: String,

@@ -27,6 +27,10 @@ const REDOC_JS: &[u8] = include_bytes!("../../assets/redoc/redoc.standalone.js")
     modifiers(&SecuritySchemes),
     tags(
         (name = "health", description = "Liveness, dependency health, metrics"),
+        (name = "auth", description = "Sign up, log in, refresh and end sessions, who am I"),
+        (name = "users", description = "An organisation's users (admins)"),
+        (name = "api-keys", description = "API keys for programs"),
+        (name = "organisations", description = "The caller's organisation"),
     )
 )]
 pub struct ApiDoc;

@@ -27,8 +27,28 @@ pub enum Backend {
 
 /// Runs each named `async fn name(app: TestApp)` on both databases, as
 /// `name::sqlite` and `name::postgres`.
+///
+/// `on_both_databases!(flags = ["--rate-limit-requests=5"]; name, ...)` starts the app
+/// with those extra `quire serve` flags.
 #[macro_export]
 macro_rules! on_both_databases {
+    (flags = $flags:tt; $($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    let app = $crate::helpers::TestApp::spawn_with($crate::helpers::Backend::Sqlite, &$flags).await;
+                    super::$name(app.expect("sqlite test app")).await;
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if let Some(app) = $crate::helpers::TestApp::spawn_with($crate::helpers::Backend::Postgres, &$flags).await {
+                        super::$name(app).await;
+                    }
+                }
+            }
+        )*
+    };
     ($($name:ident),* $(,)?) => {
         $(
             mod $name {
@@ -53,11 +73,16 @@ pub struct TestApp {
     pub base_url: String,
     pub client: reqwest::Client,
     pub state: AppState,
+    /// Kept for the test's duration (the SQLite file and storage live in it).
+    #[allow(dead_code)]
     pub data_dir: TempDir,
     pub backend: Backend,
     stop: CancellationToken,
     postgres: Option<PostgresTestDatabase>,
 }
+
+/// The key every test app signs tokens with, so tests can forge tokens on purpose.
+pub const TEST_SECRET: &str = "test-secret-key-that-is-long-enough-0123456789";
 
 /// Settings as `quire serve` would parse them, with these extra flags.
 pub fn settings_from(args: &[String]) -> Settings {
@@ -66,6 +91,20 @@ pub fn settings_from(args: &[String]) -> Settings {
     let cli = Cli::try_parse_from(argv).expect("test settings parse");
     cli.settings.validate().expect("test settings are valid");
     cli.settings
+}
+
+/// The Redis server for tests of shared state, or `None` to skip (a panic in CI).
+pub fn redis_test_url() -> Option<String> {
+    match std::env::var("QUIRE_TEST_REDIS_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("QUIRE_TEST_REDIS_URL is not set: CI must run the Redis tests")
+        }
+        _ => {
+            eprintln!("skipped: QUIRE_TEST_REDIS_URL is not set");
+            None
+        }
+    }
 }
 
 /// The PostgreSQL server tests create their databases on, or `None` to skip.
@@ -104,11 +143,29 @@ impl TestApp {
                 (db.url.clone(), Some(db))
             }
         };
+        Some(Self::launch(backend, data_dir, database_url, postgres, extra).await)
+    }
+
+    /// A second instance on the same database (as a second `quire serve` would be),
+    /// with its own data directory and these extra flags.
+    pub async fn spawn_alongside(&self, extra: &[&str]) -> TestApp {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let url = self.state.settings.database_url().as_str().to_owned();
+        Self::launch(self.backend, data_dir, url, None, extra).await
+    }
+
+    async fn launch(
+        backend: Backend,
+        data_dir: TempDir,
+        database_url: String,
+        postgres: Option<PostgresTestDatabase>,
+        extra: &[&str],
+    ) -> TestApp {
         let mut args = vec![
             "--port=0".to_owned(),
             format!("--data-dir={}", data_dir.path().display()),
             format!("--database-url={database_url}"),
-            "--secret-key=test-secret-key-that-is-long-enough-0123456789".to_owned(),
+            format!("--secret-key={TEST_SECRET}"),
             "--max-concurrent-jobs=2".to_owned(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
@@ -121,7 +178,7 @@ impl TestApp {
         tokio::spawn(async move {
             let _ = app.run(run_stop).await;
         });
-        Some(TestApp {
+        TestApp {
             base_url: format!("http://{address}"),
             address,
             client: reqwest::Client::builder()
@@ -133,7 +190,7 @@ impl TestApp {
             backend,
             stop,
             postgres,
-        })
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -157,6 +214,7 @@ impl TestApp {
             .expect("request")
     }
 
+    #[allow(dead_code)]
     pub fn data_path(&self) -> PathBuf {
         self.data_dir.path().to_path_buf()
     }
@@ -385,4 +443,49 @@ pub async fn s3_storage_args() -> Option<Vec<String>> {
         "--s3-access-key-id=testing".into(),
         "--s3-secret-access-key=testing".into(),
     ])
+}
+
+impl TestApp {
+    /// Registers an organisation through the API; returns the `RegisterResponse` body.
+    pub async fn register(&self, org_name: &str, email: &str, password: &str) -> Value {
+        let response = self
+            .post_json(
+                "/api/v1/auth/register",
+                &serde_json::json!({
+                    "organisation_name": org_name,
+                    "email": email,
+                    "password": password,
+                }),
+            )
+            .await;
+        assert_eq!(response.status(), 201, "register {email}");
+        response.json().await.expect("register body")
+    }
+
+    /// Logs in and returns the token response, asserting success.
+    pub async fn login(&self, email: &str, password: &str) -> Value {
+        let response = self
+            .post_json(
+                "/api/v1/auth/login",
+                &serde_json::json!({ "email": email, "password": password }),
+            )
+            .await;
+        assert_eq!(response.status(), 200, "login {email}");
+        response.json().await.expect("login body")
+    }
+
+    /// `GET` with a bearer credential; returns the status.
+    pub async fn status_with(&self, path: &str, credential: &str) -> u16 {
+        self.authed(reqwest::Method::GET, path, credential)
+            .send()
+            .await
+            .expect("request")
+            .status()
+            .as_u16()
+    }
+}
+
+/// A unique email for one test.
+pub fn unique_email(label: &str) -> String {
+    format!("{label}-{}@example.test", uuid::Uuid::now_v7().simple())
 }
