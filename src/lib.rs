@@ -10,5 +10,6 @@ pub mod error;
 pub mod fsutil;
 pub mod health;
 pub mod http;
+pub mod jobs;
 pub mod telemetry;
 pub mod time;

@@ -79,9 +79,17 @@ async fn run(cli: cli::Cli) -> anyhow::Result<()> {
         Command::Worker => {
             let state = AppState::initialise(cli.settings).await?;
             let stop = shutdown_signal();
+            let workers = state.start_workers().await?;
             tracing::info!("worker started");
+            println!(
+                "Quire {} worker is running {} jobs at a time",
+                env!("CARGO_PKG_VERSION"),
+                state.settings.max_concurrent_jobs
+            );
             stop.cancelled().await;
+            tracing::info!("shutting down: finishing running jobs");
             state.shutdown.cancel();
+            workers.join().await;
             state.db.close().await;
             Ok(())
         }

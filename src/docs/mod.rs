@@ -27,6 +27,7 @@ const REDOC_JS: &[u8] = include_bytes!("../../assets/redoc/redoc.standalone.js")
     modifiers(&SecuritySchemes),
     tags(
         (name = "health", description = "Liveness, dependency health, metrics"),
+        (name = "jobs", description = "Background jobs: state, progress, cancel, live events"),
     )
 )]
 pub struct ApiDoc;
