@@ -108,7 +108,7 @@ impl AppState {
 
     /// Gauges computed from the database at scrape time.
     pub async fn refresh_gauges(&self) {
-        crate::jobs::metrics::refresh_gauges(&self.db.pool).await;
+        crate::jobs::metrics::refresh_gauges(&self.db.pool, &self.job_registry.job_types()).await;
     }
 }
 

@@ -5,14 +5,13 @@
 //! that ran the attempt.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
 
 use sqlx::AnyPool;
 
-/// Label values set before, so a type whose count dropped to nothing reads 0, not stale.
-static SEEN_TYPES: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
-
-pub async fn refresh_gauges(pool: &AnyPool) {
+/// Sets the gauges of every type found in the database and of every type in
+/// `known_types` (the process's registered types), so a type whose count dropped to
+/// nothing reads 0 rather than its last value.
+pub async fn refresh_gauges(pool: &AnyPool, known_types: &[String]) {
     let rows = match super::repo::count_unfinished_jobs(pool).await {
         Ok(rows) => rows,
         Err(e) => {
@@ -30,10 +29,7 @@ pub async fn refresh_gauges(pool: &AnyPool) {
         };
         *target.entry(job_type).or_default() += count as f64;
     }
-    let mut seen = match SEEN_TYPES.lock() {
-        Ok(seen) => seen,
-        Err(poisoned) => poisoned.into_inner(),
-    };
+    let mut seen: BTreeSet<String> = known_types.iter().cloned().collect();
     seen.extend(running.keys().cloned());
     seen.extend(queued.keys().cloned());
     for job_type in seen.iter() {
