@@ -473,7 +473,7 @@ async fn jobs_are_listed_newest_first_and_filtered_by_type_status_workspace_and_
     let (_, by_type) = list("?type=t.until_cancelled".into()).await;
     assert_eq!(by_type, [ids[1].clone(), ids[0].clone()]);
     let (_, by_status) = list("?status=succeeded".into()).await;
-    assert_eq!(by_status, [done.clone()]);
+    assert_eq!(by_status, [done.as_str()]);
     let (_, by_workspace) = list("?workspace_id=ws-b".into()).await;
     assert_eq!(by_workspace, [ids[1].clone()]);
     let encoded = first_created.replace(':', "%3A");

@@ -1,5 +1,7 @@
 //! One integration test binary: the real application over HTTP.
 
+// Shared by every test module; no module uses all of it.
+#[allow(dead_code)]
 mod helpers;
 mod job_helpers;
 
