@@ -29,6 +29,15 @@ pub enum Command {
     Worker,
     /// Apply database migrations and exit.
     Migrate,
+    /// Measure parts of Quire on this machine (diagnostics).
+    #[command(hide = true, subcommand)]
+    Bench(BenchTarget),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchTarget {
+    /// Job queue throughput and wake-up latency on SQLite (and PostgreSQL with --postgres-url).
+    Jobs(crate::jobs::bench::JobsBenchArgs),
 }
 
 /// Parses the command line and environment. A bad value ends the process with one line

@@ -76,6 +76,9 @@ async fn run(cli: cli::Cli) -> anyhow::Result<()> {
             tracing::info!("stopped");
             Ok(())
         }
+        Command::Bench(cli::BenchTarget::Jobs(args)) => {
+            quire::jobs::bench::run(&cli.settings, args).await
+        }
         Command::Worker => {
             let state = AppState::initialise(cli.settings).await?;
             let stop = shutdown_signal();

@@ -1,11 +1,13 @@
 -- Durable background jobs (issue 4). Portable types only: TEXT ids, BIGINT epoch
 -- milliseconds, BIGINT 0/1 booleans, TEXT JSON, REAL progress.
 --
--- `available_at` is the claim key: the time from which a worker may claim the row —
--- `run_at` while queued, `lease_until` while running (so an expired lease is claimable
--- again), NULL once terminal. `org_seq` is the job's place in its organisation's backlog
--- when it was enqueued; claiming in (org_seq, available_at) order serves organisations
--- round-robin (see src/jobs/repo.rs). `max_attempts` NULL means the workers' JOB_MAX_ATTEMPTS.
+-- Two claim keys keep every claim an index probe (see src/jobs/repo.rs):
+-- `available_at` is set while the job is queued and runnable now (when it became so);
+-- the fair lane `jobs_lane` orders those rows by `org_seq`, the job's place in its
+-- organisation's backlog when enqueued, so organisations are served round-robin.
+-- `wake_at` is set while the job waits for a time: `run_at` of a delayed or retried job,
+-- `lease_until` of a running one (an expired lease makes it claimable again).
+-- Terminal rows have neither. `max_attempts` NULL means the workers' JOB_MAX_ATTEMPTS.
 CREATE TABLE jobs (
     id                  TEXT PRIMARY KEY,
     org_id              TEXT NOT NULL REFERENCES organisations(id) ON DELETE CASCADE,
@@ -24,6 +26,7 @@ CREATE TABLE jobs (
     max_attempts        BIGINT,
     run_at              BIGINT NOT NULL,
     available_at        BIGINT,
+    wake_at             BIGINT,
     org_seq             BIGINT NOT NULL DEFAULT 0,
     lease_owner         TEXT,
     lease_until         BIGINT,
@@ -33,10 +36,11 @@ CREATE TABLE jobs (
     completed_at        BIGINT,
     updated_at          BIGINT NOT NULL
 );
--- The claim: walk non-terminal jobs in fair order, skip those not yet available.
-CREATE INDEX jobs_claim ON jobs (org_seq, available_at, id) WHERE available_at IS NOT NULL;
--- An organisation's backlog tail, read when enqueuing.
-CREATE INDEX jobs_org_backlog ON jobs (org_id, org_seq) WHERE available_at IS NOT NULL;
+-- The claim: the fair lane of runnable jobs, and the jobs waiting for a time.
+CREATE INDEX jobs_lane ON jobs (org_seq, available_at, id) WHERE available_at IS NOT NULL;
+CREATE INDEX jobs_timed ON jobs (wake_at, id) WHERE wake_at IS NOT NULL;
+-- An organisation's unfinished backlog, read when enqueuing; also the gauges.
+CREATE INDEX jobs_unfinished ON jobs (org_id, org_seq) WHERE completed_at IS NULL;
 -- Listings, newest first, and the cleanup of old terminal jobs.
 CREATE INDEX jobs_by_org ON jobs (org_id, created_at);
-CREATE INDEX jobs_by_status ON jobs (status, completed_at);
+CREATE INDEX jobs_by_completion ON jobs (completed_at) WHERE completed_at IS NOT NULL;

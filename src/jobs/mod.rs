@@ -7,6 +7,7 @@
 //! - [`routes`] and [`events`] are the HTTP API (`/api/v1/jobs`);
 //! - [`testing`] holds the hidden `test.*` diagnostic job types.
 
+pub mod bench;
 pub mod events;
 pub mod metrics;
 pub mod model;

@@ -5,25 +5,28 @@
 //!
 //! ## The claim, and fairness between organisations
 //!
-//! A row may be claimed when `available_at <= now`: `available_at` is `run_at` while the
-//! job is queued and `lease_until` while it runs, so a job whose worker died becomes
-//! claimable again when its lease runs out, through the same statement. Terminal rows have
-//! `available_at = NULL` and drop out of the partial index `jobs_claim`.
+//! A job can be claimed in two ways, each read off its own partial index so that a claim
+//! is an index probe, never a scan of the queue:
 //!
-//! Candidates are taken in `(org_seq, available_at, id)` order. `org_seq` is set when a job
-//! is enqueued to one more than the highest `org_seq` among its organisation's unfinished
-//! jobs (0 when it has none): the job's place in its organisation's backlog. Ordering by it
-//! first serves organisations round-robin: every organisation's first waiting job comes
-//! before any organisation's second, so an organisation that enqueues 100 jobs delays
-//! another organisation's single job by at most one job, not 100. Within one organisation,
-//! and between jobs of equal place, the job that became available first goes first. The
-//! order is read straight off the `jobs_claim` index, so the claim does not sort the queue.
+//! - **The fair lane** (`jobs_lane`): queued jobs that may run now carry `available_at`
+//!   (when they became runnable) and `org_seq`, set at enqueue to one more than the highest
+//!   `org_seq` among the organisation's unfinished jobs (0 when it has none): the job's
+//!   place in its organisation's backlog. The lane is taken in `(org_seq, available_at, id)`
+//!   order, which serves organisations round-robin: every organisation's first waiting job
+//!   comes before any organisation's second, so an organisation that enqueues 100 jobs
+//!   delays another organisation's single job by at most one job, not 100. Within an
+//!   organisation, the job that became runnable first goes first.
+//! - **The timed index** (`jobs_timed`): jobs waiting for a time carry `wake_at` — the
+//!   `run_at` of a delayed job or a retry, the `lease_until` of a running job. Once
+//!   `wake_at` has passed, the job is claimable: a retry that is due, or a job whose worker
+//!   died (its lease expired without renewal). These go first, oldest `wake_at` first:
+//!   they have waited their turn already.
 //!
-//! The claim itself is one statement: `UPDATE … WHERE id = (SELECT id … LIMIT 1) RETURNING`.
-//! On PostgreSQL the sub-select takes `FOR UPDATE SKIP LOCKED`, so concurrent claimers skip
-//! each other's rows instead of queueing on them; on SQLite the statement takes the write
-//! lock before it reads, so claimers are serialised and the row it picks cannot change
-//! under it.
+//! The claim is one statement: `UPDATE … WHERE id = COALESCE((timed probe), (lane probe))
+//! RETURNING …`; the lane is probed only when nothing timed is due. On PostgreSQL each
+//! probe takes `FOR UPDATE SKIP LOCKED`, so concurrent claimers skip each other's rows
+//! instead of queueing on them; on SQLite the statement takes the write lock before it
+//! reads, so claimers are serialised and the row it picks cannot change under it.
 
 use std::time::Duration;
 
@@ -109,10 +112,11 @@ where
     let now = now_ms();
     let sql = format!(
         "INSERT INTO jobs (id, org_id, workspace_id, job_type, status, payload, max_attempts, \
-         run_at, available_at, org_seq, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $7, \
+         run_at, available_at, wake_at, org_seq, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, \
+           CASE WHEN $7 <= $8 THEN $7 END, CASE WHEN $7 > $8 THEN $7 END, \
            COALESCE((SELECT b.org_seq + 1 FROM jobs b \
-                     WHERE b.org_id = $2 AND b.available_at IS NOT NULL \
+                     WHERE b.org_id = $2 AND b.completed_at IS NULL \
                      ORDER BY b.org_seq DESC LIMIT 1), 0), \
            $8, $8) \
          RETURNING {JOB_COLUMNS}"
@@ -242,7 +246,8 @@ pub async fn request_cancel(pool: &AnyPool, org_id: &str, id: &str) -> sqlx::Res
         let now = now_ms();
         let cancelled = sqlx::query(
             "UPDATE jobs SET status = 'cancelled', cancel_requested = 1, completed_at = $1, \
-             updated_at = $1, available_at = NULL, error = 'cancelled before it started' \
+             updated_at = $1, available_at = NULL, wake_at = NULL, \
+             error = 'cancelled before it started' \
              WHERE id = $2 AND org_id = $3 AND status = 'queued'",
         )
         .bind(now)
@@ -352,7 +357,7 @@ pub async fn delete_finished_jobs_before(
 pub async fn count_unfinished_jobs(pool: &AnyPool) -> sqlx::Result<Vec<(String, String, i64)>> {
     sqlx::query_as(
         "SELECT job_type, status, COUNT(*) FROM jobs \
-         WHERE status IN ('queued', 'running') GROUP BY job_type, status",
+         WHERE completed_at IS NULL GROUP BY job_type, status",
     )
     .fetch_all(pool)
     .await
@@ -385,12 +390,15 @@ pub async fn claim_next(
     };
     let sql = format!(
         "UPDATE jobs SET status = 'running', lease_owner = $1, lease_until = $2, \
-           available_at = $2, attempts = attempts + 1, started_at = $3, \
+           wake_at = $2, available_at = NULL, attempts = attempts + 1, started_at = $3, \
            progress_at_start = progress, updated_at = $3 \
-         WHERE id = (SELECT c.id FROM jobs c \
-                     WHERE c.available_at IS NOT NULL AND c.available_at <= $3 \
-                       AND c.job_type IN ({type_list}) \
-                     ORDER BY c.org_seq, c.available_at, c.id LIMIT 1{lock}) \
+         WHERE id = COALESCE(\
+           (SELECT t.id FROM jobs t \
+            WHERE t.wake_at IS NOT NULL AND t.wake_at <= $3 AND t.job_type IN ({type_list}) \
+            ORDER BY t.wake_at, t.id LIMIT 1{lock}), \
+           (SELECT c.id FROM jobs c \
+            WHERE c.available_at IS NOT NULL AND c.job_type IN ({type_list}) \
+            ORDER BY c.org_seq, c.available_at, c.id LIMIT 1{lock})) \
          RETURNING {JOB_COLUMNS}"
     );
     let mut query = sqlx::query_as::<_, JobRow>(AssertSqlSafe(sql))
@@ -414,7 +422,7 @@ pub async fn renew_lease(
     let now = now_ms();
     let until = now + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
     let row: Option<(i64,)> = sqlx::query_as(
-        "UPDATE jobs SET lease_until = $1, available_at = $1, updated_at = $2 \
+        "UPDATE jobs SET lease_until = $1, wake_at = $1, updated_at = $2 \
          WHERE id = $3 AND lease_owner = $4 AND status = 'running' \
          RETURNING cancel_requested",
     )
@@ -556,14 +564,14 @@ pub async fn finish_attempt(
         Finish::Succeeded { result } => sqlx::query(AssertSqlSafe(format!(
             "UPDATE jobs SET status = 'succeeded', result = $3, progress = 100, error = NULL, \
              completed_at = $4, updated_at = $4, lease_owner = NULL, lease_until = NULL, \
-             available_at = NULL {UNDER_LEASE}"
+             wake_at = NULL {UNDER_LEASE}"
         )))
         .bind(id)
         .bind(lease_owner)
         .bind(result.to_string())
         .bind(now),
         Finish::Retry { error, run_at } => sqlx::query(AssertSqlSafe(format!(
-            "UPDATE jobs SET status = 'queued', error = $3, run_at = $4, available_at = $4, \
+            "UPDATE jobs SET status = 'queued', error = $3, run_at = $4, wake_at = $4, \
              updated_at = $5, lease_owner = NULL, lease_until = NULL {UNDER_LEASE}"
         )))
         .bind(id)
@@ -573,7 +581,7 @@ pub async fn finish_attempt(
         .bind(now),
         Finish::Failed { error } => sqlx::query(AssertSqlSafe(format!(
             "UPDATE jobs SET status = 'failed', error = $3, completed_at = $4, updated_at = $4, \
-             lease_owner = NULL, lease_until = NULL, available_at = NULL {UNDER_LEASE}"
+             lease_owner = NULL, lease_until = NULL, wake_at = NULL {UNDER_LEASE}"
         )))
         .bind(id)
         .bind(lease_owner)
@@ -582,15 +590,15 @@ pub async fn finish_attempt(
         Finish::Cancelled => sqlx::query(AssertSqlSafe(format!(
             "UPDATE jobs SET status = 'cancelled', error = 'cancelled while running', \
              completed_at = $3, updated_at = $3, lease_owner = NULL, lease_until = NULL, \
-             available_at = NULL {UNDER_LEASE}"
+             wake_at = NULL {UNDER_LEASE}"
         )))
         .bind(id)
         .bind(lease_owner)
         .bind(now),
         Finish::Released => sqlx::query(AssertSqlSafe(format!(
             "UPDATE jobs SET status = 'queued', attempts = attempts - 1, run_at = $3, \
-             available_at = $3, updated_at = $3, lease_owner = NULL, lease_until = NULL \
-             {UNDER_LEASE}"
+             available_at = $3, wake_at = NULL, updated_at = $3, lease_owner = NULL, \
+             lease_until = NULL {UNDER_LEASE}"
         )))
         .bind(id)
         .bind(lease_owner)
