@@ -26,6 +26,7 @@ use crate::http::{
     MetricsHandle, Timeouts, load_shed, request_context, request_timeout, security_headers,
     track_metrics,
 };
+use crate::jobs::{JobRegistry, WorkerConfig, WorkerPool};
 use crate::ratelimit::{RateLimiter, rate_limit};
 use crate::storage::Storage;
 
@@ -43,11 +44,24 @@ pub struct AppState {
     pub rate_limiter: RateLimiter,
     /// Cancelled when the process is asked to stop; long-lived tasks watch it.
     pub shutdown: CancellationToken,
+    /// The job types this process's workers run.
+    pub job_registry: Arc<JobRegistry>,
 }
 
 impl AppState {
-    /// Connects to the database and applies migrations.
+    /// Connects to the database and applies migrations. Workers run the service's job types
+    /// (plus the `test.*` diagnostics with `QUIRE_ENABLE_TEST_JOBS`).
     pub async fn initialise(settings: Settings) -> anyhow::Result<Self> {
+        let registry = JobRegistry::from_settings(&settings);
+        Self::initialise_with(settings, registry).await
+    }
+
+    /// Like [`AppState::initialise`], with the job handlers given (tests and benchmarks add
+    /// their own job types this way).
+    pub async fn initialise_with(
+        settings: Settings,
+        job_registry: JobRegistry,
+    ) -> anyhow::Result<Self> {
         let secret_key = settings.resolve_secret_key()?;
         let db = Db::connect(&settings.database_url(), PoolSize::from_settings(&settings)).await?;
         db.migrate().await?;
@@ -64,7 +78,19 @@ impl AppState {
             started_at: Instant::now(),
             rate_limiter,
             shutdown: CancellationToken::new(),
+            job_registry: Arc::new(job_registry),
         })
+    }
+
+    /// Starts `MAX_CONCURRENT_JOBS` job workers; they stop when [`AppState::shutdown`] fires.
+    pub async fn start_workers(&self) -> anyhow::Result<WorkerPool> {
+        WorkerPool::start(
+            self.db.clone(),
+            self.job_registry.clone(),
+            WorkerConfig::from_settings(&self.settings),
+            self.shutdown.clone(),
+        )
+        .await
     }
 
     /// Can originals be written and read back?
@@ -82,7 +108,9 @@ impl AppState {
     }
 
     /// Gauges computed from the database at scrape time.
-    pub async fn refresh_gauges(&self) {}
+    pub async fn refresh_gauges(&self) {
+        crate::jobs::metrics::refresh_gauges(&self.db.pool, &self.job_registry.job_types()).await;
+    }
 }
 
 /// The service bound to its listener, ready to run.
@@ -94,8 +122,15 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let registry = JobRegistry::from_settings(&settings);
+        Self::build_with(settings, registry).await
+    }
+
+    /// Like [`Application::build`], with the job handlers given: tests and benchmarks
+    /// register their own job types this way, before any worker starts.
+    pub async fn build_with(settings: Settings, registry: JobRegistry) -> anyhow::Result<Self> {
         let addr = SocketAddr::new(settings.host, settings.port);
-        let state = AppState::initialise(settings).await?;
+        let state = AppState::initialise_with(settings, registry).await?;
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
@@ -111,10 +146,21 @@ impl Application {
         self.listener.local_addr()
     }
 
-    /// Serves until `stop` is cancelled, then lets in-flight requests finish within
-    /// `SHUTDOWN_TIMEOUT`.
+    /// Serves, and runs the job workers, until `stop` is cancelled; then lets in-flight
+    /// requests finish within `SHUTDOWN_TIMEOUT` and running jobs finish or go back to the
+    /// queue (see [`crate::jobs::worker`]).
     pub async fn run(self, stop: CancellationToken) -> anyhow::Result<()> {
         let grace = self.state.settings.shutdown_timeout();
+        let workers = self.state.start_workers().await?;
+        // Long-lived work (workers, event streams) stops when the process is asked to.
+        let shutdown = self.state.shutdown.clone();
+        let asked = stop.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = asked.cancelled() => shutdown.cancel(),
+                _ = shutdown.cancelled() => {}
+            }
+        });
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
@@ -125,9 +171,17 @@ impl Application {
         stop.cancelled().await;
         tracing::info!(
             grace_seconds = grace.as_secs(),
-            "shutting down: finishing in-flight requests"
+            "shutting down: finishing in-flight requests and jobs"
         );
-        match tokio::time::timeout(grace, server).await {
+        let served = tokio::time::timeout(grace, server).await;
+        // The workers give handlers the same grace, then a few seconds to react to it.
+        if tokio::time::timeout(grace + Duration::from_secs(10), workers.join())
+            .await
+            .is_err()
+        {
+            tracing::warn!("job workers did not stop in time");
+        }
+        match served {
             Ok(Ok(Ok(()))) => Ok(()),
             Ok(Ok(Err(e))) => Err(e.into()),
             Ok(Err(join)) => Err(anyhow::anyhow!("server task failed: {join}")),
@@ -147,6 +201,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::users::router())
         .merge(crate::api_keys::router())
         .merge(crate::orgs::router())
+        .merge(crate::jobs::routes::router())
 }
 
 pub fn build_router(state: AppState) -> Router {

@@ -35,6 +35,9 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Measure parts of Quire on this machine (diagnostics).
+    #[command(hide = true, subcommand)]
+    Bench(BenchTarget),
     /// Print the settings reference (used to generate README.md and .env.example).
     #[command(hide = true)]
     Settings {
@@ -143,6 +146,12 @@ pub enum AdminCommand {
 
 fn parse_role(s: &str) -> Result<Role, String> {
     s.parse()
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchTarget {
+    /// Job queue throughput and wake-up latency on SQLite (and PostgreSQL with --postgres-url).
+    Jobs(crate::jobs::bench::JobsBenchArgs),
 }
 
 /// Parses the command line and environment. A bad value ends the process with one line

@@ -430,6 +430,31 @@ pub struct Settings {
     #[arg(long, env = "MAX_CONCURRENT_JOBS", default_value = "5", value_parser = positive_u32, global = true)]
     pub max_concurrent_jobs: u32,
 
+    /// Seconds a worker holds a claimed job before another worker may take it over. The
+    /// lease is renewed every third of this while the handler runs, so only a worker that
+    /// died (or hung for a whole lease) loses its job.
+    #[arg(long, env = "JOB_LEASE_SECONDS", default_value = "30", value_parser = positive_u32, global = true)]
+    pub job_lease_seconds: u32,
+
+    /// Milliseconds between checks for due jobs when nothing woke the workers (SQLite; PostgreSQL
+    /// wakes them with LISTEN/NOTIFY and polls five times less often as a fallback).
+    #[arg(long, env = "JOB_POLL_INTERVAL_MS", default_value = "200", value_parser = positive_u32, global = true)]
+    pub job_poll_interval_ms: u32,
+
+    /// Attempts a job gets (first run included) before it ends `failed`, unless it sets its own.
+    #[arg(long, env = "JOB_MAX_ATTEMPTS", default_value = "3", value_parser = positive_u32, global = true)]
+    pub job_max_attempts: u32,
+
+    /// Delay before the first retry of a failed job, in milliseconds; it doubles with each
+    /// further attempt (plus up to 25% jitter), up to 15 minutes.
+    #[arg(long, env = "JOB_RETRY_BACKOFF_MS", default_value = "1000", value_parser = positive_u32, global = true)]
+    pub job_retry_backoff_ms: u32,
+
+    /// Diagnostics: register the `test.*` job types (noop, sleep, steps, fail, panic, record)
+    /// used by the test suite and benchmarks. Never needed in production.
+    #[arg(long, env = "QUIRE_ENABLE_TEST_JOBS", default_value = "false", action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", hide = true, global = true)]
+    pub enable_test_jobs: bool,
+
     /// Origins allowed by CORS, comma separated (empty: no cross-origin access).
     #[arg(long, env = "ALLOWED_ORIGINS", default_value = "", global = true)]
     pub allowed_origins: CommaList,
@@ -585,6 +610,20 @@ impl Settings {
 
     pub fn shutdown_timeout(&self) -> Duration {
         Duration::from_secs(u64::from(self.shutdown_timeout))
+    }
+
+    pub fn job_lease(&self) -> Duration {
+        Duration::from_secs(u64::from(self.job_lease_seconds))
+    }
+
+    /// How often a running job's lease is renewed: a third of the lease, so two renewals
+    /// may fail before another worker can take the job.
+    pub fn job_heartbeat_interval(&self) -> Duration {
+        self.job_lease() / 3
+    }
+
+    pub fn job_poll_interval(&self) -> Duration {
+        Duration::from_millis(u64::from(self.job_poll_interval_ms))
     }
 
     pub fn rate_limit_window(&self) -> Duration {

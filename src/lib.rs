@@ -12,6 +12,7 @@ pub mod error;
 pub mod fsutil;
 pub mod health;
 pub mod http;
+pub mod jobs;
 pub mod orgs;
 pub mod ratelimit;
 pub mod storage;

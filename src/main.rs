@@ -89,12 +89,23 @@ async fn run(cli: cli::Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Admin { command } => run_admin(cli.settings, command).await,
+        Command::Bench(cli::BenchTarget::Jobs(args)) => {
+            quire::jobs::bench::run(&cli.settings, args).await
+        }
         Command::Worker => {
             let state = AppState::initialise(cli.settings).await?;
             let stop = shutdown_signal();
+            let workers = state.start_workers().await?;
             tracing::info!("worker started");
+            println!(
+                "Quire {} worker is running {} jobs at a time",
+                env!("CARGO_PKG_VERSION"),
+                state.settings.max_concurrent_jobs
+            );
             stop.cancelled().await;
+            tracing::info!("shutting down: finishing running jobs");
             state.shutdown.cancel();
+            workers.join().await;
             state.db.close().await;
             Ok(())
         }

@@ -31,6 +31,7 @@ const REDOC_JS: &[u8] = include_bytes!("../../assets/redoc/redoc.standalone.js")
         (name = "users", description = "An organisation's users (admins)"),
         (name = "api-keys", description = "API keys for programs"),
         (name = "organisations", description = "The caller's organisation"),
+        (name = "jobs", description = "Background jobs: state, progress, cancel, live events"),
     )
 )]
 pub struct ApiDoc;

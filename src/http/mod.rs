@@ -7,7 +7,7 @@ mod pagination;
 mod request_context;
 mod security;
 
-pub use json::ApiJson;
+pub use json::{ApiJson, parse_json_body};
 pub use metrics::{MetricsHandle, track_metrics};
 pub use pagination::{ListParams, Page, Window};
 pub use request_context::{RequestId, current_request_id, request_context};

@@ -128,6 +128,16 @@ impl TestApp {
 
     /// Starts the app with extra `quire serve` flags (e.g. `--rate-limit-requests=5`).
     pub async fn spawn_with(backend: Backend, extra: &[&str]) -> Option<TestApp> {
+        Self::spawn_with_jobs(backend, extra, None).await
+    }
+
+    /// Starts the app with extra flags and, when given, these job handlers instead of the
+    /// service's own (tests register their job types this way).
+    pub async fn spawn_with_jobs(
+        backend: Backend,
+        extra: &[&str],
+        registry: Option<quire::jobs::JobRegistry>,
+    ) -> Option<TestApp> {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let (database_url, postgres) = match backend {
             Backend::Sqlite => (
@@ -166,11 +176,17 @@ impl TestApp {
             format!("--data-dir={}", data_dir.path().display()),
             format!("--database-url={database_url}"),
             format!("--secret-key={TEST_SECRET}"),
-            "--max-concurrent-jobs=2".to_owned(),
         ];
+        if !extra.iter().any(|a| a.starts_with("--max-concurrent-jobs")) {
+            args.push("--max-concurrent-jobs=2".to_owned());
+        }
         args.extend(extra.iter().map(|s| s.to_string()));
         let settings = settings_from(&args);
-        let app = Application::build(settings).await.expect("app builds");
+        let app = match registry {
+            Some(registry) => Application::build_with(settings, registry).await,
+            None => Application::build(settings).await,
+        }
+        .expect("app builds");
         let address = app.local_addr().expect("local addr");
         let state = app.state.clone();
         let stop = CancellationToken::new();

@@ -1,6 +1,9 @@
 //! One integration test binary: the real application over HTTP.
 
+// Shared by every test module; no module uses all of it.
+#[allow(dead_code)]
 mod helpers;
+mod job_helpers;
 mod process;
 
 mod api_keys;
@@ -8,6 +11,9 @@ mod auth;
 mod cli;
 mod errors;
 mod foundation;
+mod jobs;
+mod jobs_processes;
+mod jobs_queue;
 mod rate_limits;
 mod serve;
 mod storage;

@@ -1,0 +1,341 @@
+//! `/api/v1/jobs`: list, read, cancel, delete, clean up, follow. Viewers read; members
+//! cancel and delete their organisation's jobs; admins clean up. Another organisation's
+//! job is a 404 on every route, never a 403.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::AppState;
+use crate::auth::{Principal, Role};
+use crate::error::{ApiError, ApiResult};
+use crate::http::{ListParams, Page, parse_json_body};
+use crate::jobs::model::{JobStatus, ProgressSample, estimated_completion_ms};
+use crate::jobs::repo::{self, CancelOutcome, CleanupScope, DeleteOutcome, JobFilter, JobRow};
+use crate::jobs::{events, signals};
+use crate::time::{ms_to_rfc3339, now_ms, rfc3339_to_ms};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_jobs))
+        .routes(routes!(get_job, delete_job))
+        .routes(routes!(cancel_job))
+        .routes(routes!(cleanup_jobs))
+        .routes(routes!(events::job_events))
+}
+
+/// Where to go next from a job.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct JobLinks {
+    #[serde(rename = "self")]
+    pub self_: String,
+    pub cancel: String,
+    /// Server-Sent Events of state and progress changes.
+    pub events: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct JobResponse {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub job_type: String,
+    pub status: JobStatus,
+    pub workspace_id: Option<String>,
+    #[schema(value_type = Object)]
+    pub payload: Value,
+    /// What the handler returned, once `succeeded`.
+    #[schema(value_type = Option<Object>)]
+    pub result: Option<Value>,
+    /// The last attempt's error (kept when the job ends `failed`).
+    pub error: Option<String>,
+    /// Percent done, 0–100.
+    pub progress: f64,
+    pub progress_message: Option<String>,
+    /// Attempts started so far.
+    pub attempts: u32,
+    pub max_attempts: u32,
+    /// A cancel was asked for; a running job stops at its next check.
+    pub cancel_requested: bool,
+    /// Not run before this time (later than `created_at` while waiting for a retry).
+    pub run_at: String,
+    pub created_at: String,
+    /// When the current (or last) attempt started.
+    pub started_at: Option<String>,
+    pub completed_at: Option<String>,
+    pub updated_at: String,
+    /// When a running job will probably finish, from the progress rate observed so far;
+    /// `null` until it can be estimated.
+    pub estimated_completion: Option<String>,
+    pub links: JobLinks,
+}
+
+pub fn links(id: &str) -> JobLinks {
+    JobLinks {
+        self_: format!("/api/v1/jobs/{id}"),
+        cancel: format!("/api/v1/jobs/{id}/cancel"),
+        events: format!("/api/v1/jobs/{id}/events"),
+    }
+}
+
+impl JobResponse {
+    pub fn from_row(row: &JobRow, default_max_attempts: u32) -> Self {
+        let status = row.status();
+        let eta = estimated_completion_ms(
+            ProgressSample {
+                status,
+                progress: row.progress,
+                progress_at_start: row.progress_at_start,
+                started_at: row.started_at,
+                progress_updated_at: row.progress_updated_at,
+            },
+            now_ms(),
+        );
+        Self {
+            id: row.id.clone(),
+            job_type: row.job_type.clone(),
+            status,
+            workspace_id: row.workspace_id.clone(),
+            payload: row.payload_json(),
+            result: row.result_json(),
+            error: row.error.clone(),
+            progress: row.progress,
+            progress_message: row.progress_message.clone(),
+            attempts: u32::try_from(row.attempts).unwrap_or(0),
+            max_attempts: row
+                .max_attempts
+                .and_then(|m| u32::try_from(m).ok())
+                .unwrap_or(default_max_attempts),
+            cancel_requested: row.cancel_requested == 1,
+            run_at: ms_to_rfc3339(row.run_at),
+            created_at: ms_to_rfc3339(row.created_at),
+            started_at: row.started_at.map(ms_to_rfc3339),
+            completed_at: row.completed_at.map(ms_to_rfc3339),
+            updated_at: ms_to_rfc3339(row.updated_at),
+            estimated_completion: eta.map(ms_to_rfc3339),
+            links: links(&row.id),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct JobFilters {
+    /// Only jobs of this type, e.g. `documents.ingest`.
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    pub job_type: Option<String>,
+    /// Only jobs in this state: queued, running, succeeded, failed or cancelled.
+    pub status: Option<String>,
+    pub workspace_id: Option<String>,
+    /// Only jobs created before this time (RFC 3339).
+    pub created_before: Option<String>,
+    /// Only jobs created after this time (RFC 3339).
+    pub created_after: Option<String>,
+}
+
+impl JobFilters {
+    fn parse(self) -> Result<JobFilter, ApiError> {
+        let time = |field: &str, value: Option<String>| -> Result<Option<i64>, ApiError> {
+            value
+                .map(|v| {
+                    rfc3339_to_ms(&v).ok_or_else(|| {
+                        ApiError::invalid_field(
+                            field,
+                            "must be an RFC 3339 time such as 2024-05-01T12:00:00Z",
+                        )
+                    })
+                })
+                .transpose()
+        };
+        Ok(JobFilter {
+            status: self
+                .status
+                .map(|s| s.parse::<JobStatus>())
+                .transpose()
+                .map_err(|e| ApiError::invalid_field("status", e))?,
+            job_type: self.job_type,
+            workspace_id: self.workspace_id,
+            created_before: time("created_before", self.created_before)?,
+            created_after: time("created_after", self.created_after)?,
+        })
+    }
+}
+
+/// The organisation's jobs, newest first.
+#[utoipa::path(get, path = "/jobs", tag = "jobs",
+    params(ListParams, JobFilters),
+    security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, body = Page<JobResponse>),
+              (status = 422, body = crate::error::ErrorBody)))]
+async fn list_jobs(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(list): Query<ListParams>,
+    Query(filters): Query<JobFilters>,
+) -> ApiResult<Json<Page<JobResponse>>> {
+    principal.require(Role::Viewer)?;
+    let window = list.window()?;
+    let filter = filters.parse()?;
+    let (rows, total) = repo::list_jobs(
+        &state.db.pool,
+        &principal.org_id,
+        &filter,
+        window.limit,
+        window.offset,
+    )
+    .await?;
+    let default = state.settings.job_max_attempts;
+    let page = Page::new(rows, total, window).map(|row| JobResponse::from_row(&row, default));
+    Ok(Json(page))
+}
+
+/// One job, with its progress, estimated completion and links.
+#[utoipa::path(get, path = "/jobs/{id}", tag = "jobs",
+    params(("id" = String, Path, description = "Job id")),
+    security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, body = JobResponse),
+              (status = 404, body = crate::error::ErrorBody)))]
+async fn get_job(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<JobResponse>> {
+    principal.require(Role::Viewer)?;
+    let row = repo::find_job(&state.db.pool, &principal.org_id, &id)
+        .await?
+        .ok_or(ApiError::NotFound("job"))?;
+    Ok(Json(JobResponse::from_row(
+        &row,
+        state.settings.job_max_attempts,
+    )))
+}
+
+/// Cancels a job. A queued job is `cancelled` at once (`200`); a running job is asked to
+/// stop and ends `cancelled` at its next check (`202`, `cancel_requested: true`).
+/// Cancelling a cancelled job is a no-op; a succeeded or failed job is `409`.
+#[utoipa::path(post, path = "/jobs/{id}/cancel", tag = "jobs",
+    params(("id" = String, Path, description = "Job id")),
+    security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, body = JobResponse, description = "cancelled"),
+              (status = 202, body = JobResponse, description = "cancellation requested"),
+              (status = 404, body = crate::error::ErrorBody),
+              (status = 409, body = crate::error::ErrorBody)))]
+async fn cancel_job(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    principal.require(Role::Member)?;
+    let pool = &state.db.pool;
+    let status = match repo::request_cancel(pool, &principal.org_id, &id).await? {
+        CancelOutcome::NotFound => return Err(ApiError::NotFound("job")),
+        CancelOutcome::AlreadyFinished(JobStatus::Cancelled) => StatusCode::OK,
+        CancelOutcome::AlreadyFinished(status) => {
+            return Err(ApiError::Conflict(format!(
+                "the job already finished ({status}); only queued and running jobs can be cancelled"
+            )));
+        }
+        CancelOutcome::CancelledNow => {
+            signals::job_changed(&id);
+            StatusCode::OK
+        }
+        CancelOutcome::Requested => {
+            // Reaches the handler at once when it runs here; other processes see the flag
+            // at their next check.
+            signals::cancel_running(&id);
+            signals::job_changed(&id);
+            StatusCode::ACCEPTED
+        }
+    };
+    let row = repo::find_job(pool, &principal.org_id, &id)
+        .await?
+        .ok_or(ApiError::NotFound("job"))?;
+    let status = if row.status() == JobStatus::Cancelled {
+        StatusCode::OK
+    } else {
+        status
+    };
+    Ok((
+        status,
+        Json(JobResponse::from_row(&row, state.settings.job_max_attempts)),
+    ))
+}
+
+/// Deletes a finished job (succeeded, failed or cancelled); `409` while it is queued or
+/// running — cancel it first.
+#[utoipa::path(delete, path = "/jobs/{id}", tag = "jobs",
+    params(("id" = String, Path, description = "Job id")),
+    security(("bearer" = []), ("api_key" = [])),
+    responses((status = 204, description = "deleted"),
+              (status = 404, body = crate::error::ErrorBody),
+              (status = 409, body = crate::error::ErrorBody)))]
+async fn delete_job(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    principal.require(Role::Member)?;
+    match repo::delete_finished_job(&state.db.pool, &principal.org_id, &id).await? {
+        DeleteOutcome::Deleted => Ok(StatusCode::NO_CONTENT),
+        DeleteOutcome::NotFound => Err(ApiError::NotFound("job")),
+        DeleteOutcome::NotFinished(status) => Err(ApiError::Conflict(format!(
+            "the job is {status}; only finished jobs can be deleted (cancel it first)"
+        ))),
+    }
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CleanupRequest {
+    /// Remove finished jobs older than this many days (default `JOB_CLEANUP_DAYS`; 0 removes
+    /// every finished job).
+    pub older_than_days: Option<u32>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CleanupResponse {
+    pub deleted: u64,
+    pub older_than_days: u32,
+}
+
+/// Removes the organisation's finished jobs that completed more than `older_than_days`
+/// ago (default `JOB_CLEANUP_DAYS`). Admins only. The body is optional.
+#[utoipa::path(post, path = "/jobs/cleanup", tag = "jobs",
+    request_body(content = Option<CleanupRequest>, content_type = "application/json"),
+    security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, body = CleanupResponse),
+              (status = 403, body = crate::error::ErrorBody)))]
+async fn cleanup_jobs(
+    State(state): State<AppState>,
+    principal: Principal,
+    body: Bytes,
+) -> ApiResult<Json<CleanupResponse>> {
+    principal.require(Role::Admin)?;
+    let request: CleanupRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        CleanupRequest::default()
+    } else {
+        parse_json_body(&body)?
+    };
+    let days = request
+        .older_than_days
+        .unwrap_or(state.settings.job_cleanup_days);
+    let cutoff = now_ms() - i64::from(days) * 86_400_000;
+    let deleted = repo::delete_finished_jobs_before(
+        &state.db.pool,
+        CleanupScope::Organisation(&principal.org_id),
+        // `<` in the query: with 0 days, include jobs completed this very millisecond.
+        if days == 0 { cutoff + 1 } else { cutoff },
+    )
+    .await?;
+    Ok(Json(CleanupResponse {
+        deleted,
+        older_than_days: days,
+    }))
+}
