@@ -1,7 +1,7 @@
 //! Application state and the assembled HTTP service.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -18,9 +18,13 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::auth::tokens::JwtKeys;
+use crate::backends::Backends;
+use crate::backends::anythingllm::AnythingLlmBackend;
+use crate::backends::embedded::EmbeddedBackend;
 use crate::config::{Secret, Settings};
 use crate::db::{Db, PoolSize};
 use crate::docs::ApiDoc;
+use crate::documents::jobs::{EMBED_JOB_TYPE, EmbedDocuments, ProcessUpload, UPLOAD_JOB_TYPE};
 use crate::error::{ApiError, envelope_response};
 use crate::http::{
     MetricsHandle, Timeouts, load_shed, request_context, request_timeout, security_headers,
@@ -46,6 +50,22 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// The job types this process's workers run.
     pub job_registry: Arc<JobRegistry>,
+    /// The workspace backends (embedded engine, and AnythingLLM when configured).
+    pub backends: Arc<Backends>,
+}
+
+/// The application state for job handlers, which are registered before the state
+/// exists (the state holds the registry) and filled in right after.
+#[derive(Clone, Default)]
+pub struct LateState(Arc<OnceLock<AppState>>);
+
+impl LateState {
+    pub fn get(&self) -> Result<AppState, crate::jobs::JobError> {
+        self.0
+            .get()
+            .cloned()
+            .ok_or_else(|| crate::jobs::JobError::Retryable("the service is still starting".into()))
+    }
 }
 
 impl AppState {
@@ -68,7 +88,15 @@ impl AppState {
         let storage = Storage::from_settings(&settings)?;
         let settings_jwt_algorithm = settings.jwt_algorithm;
         let rate_limiter = RateLimiter::from_settings(&settings)?;
-        Ok(Self {
+        let backends = Arc::new(Backends {
+            anythingllm: AnythingLlmBackend::from_settings(&settings)?,
+            embedded: EmbeddedBackend::new(db.clone(), &settings)?,
+        });
+        let late = LateState::default();
+        let job_registry = job_registry
+            .register(UPLOAD_JOB_TYPE, ProcessUpload(late.clone()))
+            .register(EMBED_JOB_TYPE, EmbedDocuments(late.clone()));
+        let state = Self {
             settings: Arc::new(settings),
             db,
             metrics: MetricsHandle::install()?,
@@ -79,7 +107,11 @@ impl AppState {
             rate_limiter,
             shutdown: CancellationToken::new(),
             job_registry: Arc::new(job_registry),
-        })
+            backends,
+        };
+        // Set once, here, right after creation: `set` cannot fail.
+        let _ = late.0.set(state.clone());
+        Ok(state)
     }
 
     /// Starts `MAX_CONCURRENT_JOBS` job workers; they stop when [`AppState::shutdown`] fires.
@@ -104,6 +136,7 @@ impl AppState {
         if let Some(redis) = self.rate_limiter.redis_health().await {
             checks.push(("redis".to_owned(), redis));
         }
+        checks.extend(self.backends.health().await);
         checks
     }
 
@@ -197,6 +230,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(crate::health::router())
         .merge(crate::documents::router())
+        .merge(crate::workspaces::router())
         .merge(crate::auth::router())
         .merge(crate::users::router())
         .merge(crate::api_keys::router())

@@ -3,6 +3,7 @@
 pub mod api_keys;
 pub mod app;
 pub mod auth;
+pub mod backends;
 pub mod cli;
 pub mod config;
 pub mod db;

@@ -207,6 +207,15 @@ impl Storage {
         Ok(LocalCopy::Temporary(temp))
     }
 
+    /// The whole object in memory: only for single documents handed to a backend.
+    pub async fn get_bytes(&self, key: &str) -> Result<Bytes, StorageError> {
+        match self.store.get(&ObjectPath::from(key)).await {
+            Ok(result) => Ok(result.bytes().await?),
+            Err(object_store::Error::NotFound { .. }) => Err(StorageError::NotFound),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     pub async fn delete(&self, key: &str) -> Result<(), StorageError> {
         match self.store.delete(&ObjectPath::from(key)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),

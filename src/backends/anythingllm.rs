@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use ::anythingllm as client;
 use serde_json::{Value, json};
 
-use super::{Answer, AnswerSource, AskOptions, BackendError, DocumentForBackend, EmbedResult, status_json};
+use super::{
+    Answer, AnswerSource, AskOptions, BackendError, DocumentForBackend, EmbedResult, status_json,
+};
 use crate::config::Settings;
 use crate::documents::repo::DocumentRow;
 use crate::workspaces::repo::WorkspaceRow;
@@ -26,7 +28,8 @@ pub struct AnythingLlmBackend {
 
 impl AnythingLlmBackend {
     pub fn from_settings(settings: &Settings) -> anyhow::Result<Option<Self>> {
-        let (Some(url), Some(key)) = (&settings.anythingllm_url, &settings.anythingllm_api_key) else {
+        let (Some(url), Some(key)) = (&settings.anythingllm_url, &settings.anythingllm_api_key)
+        else {
             return Ok(None);
         };
         let base = if url.trim_end_matches('/').ends_with("/api") {
@@ -46,7 +49,10 @@ impl AnythingLlmBackend {
     }
 
     fn settings_for(ws: &WorkspaceRow) -> client::WorkspaceSettings {
-        let llm: Option<Value> = ws.llm_config.as_deref().and_then(|s| serde_json::from_str(s).ok());
+        let llm: Option<Value> = ws
+            .llm_config
+            .as_deref()
+            .and_then(|s| serde_json::from_str(s).ok());
         let field = |k: &str| llm.as_ref().and_then(|v| v.get(k)).cloned();
         client::WorkspaceSettings {
             name: Some(ws.name.clone()),
@@ -83,7 +89,11 @@ impl AnythingLlmBackend {
         let Some(slug) = ws.backend_ref.as_deref() else {
             return Ok(());
         };
-        self.client.delete_workspace(slug).await.map(|_| ()).map_err(map_error)
+        self.client
+            .delete_workspace(slug)
+            .await
+            .map(|_| ())
+            .map_err(map_error)
     }
 
     pub async fn add_documents(
@@ -155,8 +165,14 @@ impl AnythingLlmBackend {
         Ok(results)
     }
 
-    pub async fn remove_document(&self, ws: &WorkspaceRow, doc: &DocumentRow) -> Result<(), BackendError> {
-        let (Some(slug), Some(location)) = (ws.backend_ref.as_deref(), doc.backend_location.as_deref()) else {
+    pub async fn remove_document(
+        &self,
+        ws: &WorkspaceRow,
+        doc: &DocumentRow,
+    ) -> Result<(), BackendError> {
+        let (Some(slug), Some(location)) =
+            (ws.backend_ref.as_deref(), doc.backend_location.as_deref())
+        else {
             return Ok(());
         };
         let changes = client::EmbeddingChanges {
@@ -188,13 +204,21 @@ impl AnythingLlmBackend {
 
     pub async fn close_thread(&self, ws: &WorkspaceRow, thread: &str) -> Result<(), BackendError> {
         let slug = slug_of(ws)?;
-        self.client.delete_thread(slug, thread).await.map_err(map_error)
+        self.client
+            .delete_thread(slug, thread)
+            .await
+            .map_err(map_error)
     }
 
     /// Document-type routing on AnythingLLM: the instance cannot filter by document,
     /// so a question restricted to types is asked as usual and its sources are checked;
     /// the run records which types answered (see ARCHITECTURE.md).
-    pub async fn ask(&self, ws: &WorkspaceRow, question: &str, options: &AskOptions) -> Result<Answer, BackendError> {
+    pub async fn ask(
+        &self,
+        ws: &WorkspaceRow,
+        question: &str,
+        options: &AskOptions,
+    ) -> Result<Answer, BackendError> {
         let slug = slug_of(ws)?;
         let request = client::ChatRequest::new(question, chat_mode(ws));
         let response = match options.thread.as_deref() {
@@ -232,7 +256,11 @@ impl AnythingLlmBackend {
                         "latency_ms": started.elapsed().as_secs_f64() * 1000.0 }),
             ),
             Err(e) => status_json(
-                if matches!(e, client::Error::CircuitOpen) { "degraded" } else { "down" },
+                if matches!(e, client::Error::CircuitOpen) {
+                    "degraded"
+                } else {
+                    "down"
+                },
                 json!({ "url": self.client.base_url(), "breaker": breaker, "error": e.to_string() }),
             ),
         }

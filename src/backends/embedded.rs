@@ -15,7 +15,9 @@ use serde_json::{Value, json};
 use sqlx::{AnyPool, FromRow};
 use tokio::sync::Mutex;
 
-use super::{Answer, AnswerSource, AskOptions, BackendError, DocumentForBackend, EmbedResult, status_json};
+use super::{
+    Answer, AnswerSource, AskOptions, BackendError, DocumentForBackend, EmbedResult, status_json,
+};
 use crate::config::Settings;
 use crate::db::Db;
 use crate::documents::repo::DocumentRow;
@@ -63,15 +65,25 @@ impl ChunkRow {
 
 impl EmbeddedBackend {
     pub fn new(db: Db, settings: &Settings) -> anyhow::Result<Self> {
-        let chunking = ChunkConfig::new(settings.chunk_size as usize, settings.chunk_overlap as usize)
-            .map_err(|e| anyhow::anyhow!("CHUNK_SIZE/CHUNK_OVERLAP: {e}"))?;
+        let chunking = ChunkConfig::new(
+            settings.chunk_size as usize,
+            settings.chunk_overlap as usize,
+        )
+        .map_err(|e| anyhow::anyhow!("CHUNK_SIZE/CHUNK_OVERLAP: {e}"))?;
         let default_llm = match (&settings.llm_provider, &settings.llm_base_url) {
             (Some(provider), Some(base)) => {
                 let provider: Provider = provider
                     .parse()
                     .map_err(|e| anyhow::anyhow!("LLM_PROVIDER: {e}"))?;
-                let mut config = LlmConfig::new(provider, base.clone(), settings.llm_model.clone().unwrap_or_default());
-                config.api_key = settings.llm_api_key.as_ref().map(|k| quire_engine::ApiKey::new(k.expose()));
+                let mut config = LlmConfig::new(
+                    provider,
+                    base.clone(),
+                    settings.llm_model.clone().unwrap_or_default(),
+                );
+                config.api_key = settings
+                    .llm_api_key
+                    .as_ref()
+                    .map(|k| quire_engine::ApiKey::new(k.expose()));
                 Some(config)
             }
             _ => None,
@@ -116,18 +128,18 @@ impl EmbeddedBackend {
         .bind(&ws.id)
         .bind(&ws.org_id)
         .fetch_all(&self.db.pool)
-        .await
-        .map_err(internal)?;
+        .await?;
         let dir = self.index_root.join(&ws.id);
-        let index = tokio::task::spawn_blocking(move || -> Result<WorkspaceIndex, anyhow::Error> {
-            std::fs::create_dir_all(&dir)?;
-            let index = WorkspaceIndex::open_or_create(&dir)?;
-            index.rebuild_from(chunks.into_iter().map(ChunkRow::into_chunk))?;
-            index.reload()?;
-            Ok(index)
-        })
-        .await
-        .map_err(|e| BackendError::Internal(e.into()))??;
+        let index =
+            tokio::task::spawn_blocking(move || -> Result<WorkspaceIndex, anyhow::Error> {
+                std::fs::create_dir_all(&dir)?;
+                let index = WorkspaceIndex::open_or_create(&dir)?;
+                index.rebuild_from(chunks.into_iter().map(ChunkRow::into_chunk))?;
+                index.reload()?;
+                Ok(index)
+            })
+            .await
+            .map_err(|e| BackendError::Internal(e.into()))??;
         let index = Arc::new(index);
         *guard = Some(CachedIndex {
             index: index.clone(),
@@ -161,7 +173,11 @@ impl EmbeddedBackend {
         Ok(results)
     }
 
-    pub async fn remove_document(&self, ws: &WorkspaceRow, doc: &DocumentRow) -> Result<(), BackendError> {
+    pub async fn remove_document(
+        &self,
+        ws: &WorkspaceRow,
+        doc: &DocumentRow,
+    ) -> Result<(), BackendError> {
         replace_document_chunks(&self.db.pool, ws, &doc.id, &[]).await
     }
 
@@ -169,7 +185,9 @@ impl EmbeddedBackend {
         self.cache.lock().await.remove(&ws.id);
         let dir = self.index_root.join(&ws.id);
         if tokio::fs::metadata(&dir).await.is_ok() {
-            tokio::fs::remove_dir_all(&dir).await.map_err(|e| internal(e.into()))?;
+            tokio::fs::remove_dir_all(&dir)
+                .await
+                .map_err(|e| internal(e.into()))?;
         }
         Ok(())
     }
@@ -202,7 +220,8 @@ impl EmbeddedBackend {
 
         let answer = match self.llm_for(ws, options.llm_override.as_ref())? {
             Some(config) => {
-                let client = LlmClient::new(config).map_err(|e| BackendError::Refused(e.to_string()))?;
+                let client =
+                    LlmClient::new(config).map_err(|e| BackendError::Refused(e.to_string()))?;
                 let turns: Vec<Turn> = history
                     .iter()
                     .flat_map(|(q, a)| [Turn::user(q.clone()), Turn::assistant(a.clone())])
@@ -239,8 +258,15 @@ impl EmbeddedBackend {
 
     /// The LLM to generate with: the workspace's (or the run's override) when it names
     /// a provider, else the server default, else none (extractive answers).
-    fn llm_for(&self, ws: &WorkspaceRow, run_override: Option<&Value>) -> Result<Option<LlmConfig>, BackendError> {
-        let workspace: Option<Value> = ws.llm_config.as_deref().and_then(|s| serde_json::from_str(s).ok());
+    fn llm_for(
+        &self,
+        ws: &WorkspaceRow,
+        run_override: Option<&Value>,
+    ) -> Result<Option<LlmConfig>, BackendError> {
+        let workspace: Option<Value> = ws
+            .llm_config
+            .as_deref()
+            .and_then(|s| serde_json::from_str(s).ok());
         let merged = merge_llm(workspace.as_ref(), run_override);
         let provider = merged.get("provider").and_then(Value::as_str);
         let mut config = match (provider, &self.default_llm) {
@@ -248,13 +274,17 @@ impl EmbeddedBackend {
             (Some("extractive") | Some("none"), Some(_)) => return Ok(None),
             (None, Some(default)) => default.clone(),
             (Some(p), default) => {
-                let provider: Provider = p.parse().map_err(|e: quire_engine::LlmError| BackendError::Refused(e.to_string()))?;
+                let provider: Provider = p
+                    .parse()
+                    .map_err(|e: quire_engine::LlmError| BackendError::Refused(e.to_string()))?;
                 let base = merged
                     .get("base_url")
                     .and_then(Value::as_str)
                     .map(str::to_owned)
                     .or_else(|| default.as_ref().map(|d| d.base_url.clone()))
-                    .ok_or_else(|| BackendError::NotConfigured("llm_config.base_url or LLM_BASE_URL".into()))?;
+                    .ok_or_else(|| {
+                        BackendError::NotConfigured("llm_config.base_url or LLM_BASE_URL".into())
+                    })?;
                 let mut c = LlmConfig::new(provider, base, "");
                 c.api_key = default.as_ref().and_then(|d| d.api_key.clone());
                 if let Some(d) = default {
@@ -304,11 +334,12 @@ impl From<sqlx::Error> for BackendError {
 }
 
 async fn current_generation(pool: &AnyPool, workspace_id: &str) -> Result<i64, BackendError> {
-    let row: Option<(i64,)> =
-        sqlx::query_as("SELECT generation FROM workspace_index_generations WHERE workspace_id = $1")
-            .bind(workspace_id)
-            .fetch_optional(pool)
-            .await?;
+    let row: Option<(i64,)> = sqlx::query_as(
+        "SELECT generation FROM workspace_index_generations WHERE workspace_id = $1",
+    )
+    .bind(workspace_id)
+    .fetch_optional(pool)
+    .await?;
     Ok(row.map(|(g,)| g).unwrap_or(0))
 }
 
@@ -365,7 +396,9 @@ async fn document_names(
         if names.contains_key(&s.document_id) {
             continue;
         }
-        if let Some(doc) = crate::documents::repo::find_document(pool, org_id, &s.document_id).await? {
+        if let Some(doc) =
+            crate::documents::repo::find_document(pool, org_id, &s.document_id).await?
+        {
             names.insert(doc.id, doc.name);
         }
     }

@@ -113,7 +113,10 @@ impl Backends {
     }
 
     /// Creates the backend side of a new workspace; returns its reference (slug).
-    pub async fn create_workspace(&self, ws: &WorkspaceRow) -> Result<Option<String>, BackendError> {
+    pub async fn create_workspace(
+        &self,
+        ws: &WorkspaceRow,
+    ) -> Result<Option<String>, BackendError> {
         match kind_of(ws) {
             BackendKind::Embedded => Ok(None),
             BackendKind::Anythingllm => self.anythingllm()?.create_workspace(ws).await.map(Some),
@@ -146,21 +149,33 @@ impl Backends {
         }
     }
 
-    pub async fn remove_document(&self, ws: &WorkspaceRow, doc: &DocumentRow) -> Result<(), BackendError> {
+    pub async fn remove_document(
+        &self,
+        ws: &WorkspaceRow,
+        doc: &DocumentRow,
+    ) -> Result<(), BackendError> {
         match kind_of(ws) {
             BackendKind::Embedded => self.embedded.remove_document(ws, doc).await,
             BackendKind::Anythingllm => self.anythingllm()?.remove_document(ws, doc).await,
         }
     }
 
-    pub async fn open_thread(&self, ws: &WorkspaceRow, name: &str) -> Result<Option<String>, BackendError> {
+    pub async fn open_thread(
+        &self,
+        ws: &WorkspaceRow,
+        name: &str,
+    ) -> Result<Option<String>, BackendError> {
         match kind_of(ws) {
             BackendKind::Embedded => Ok(None),
             BackendKind::Anythingllm => self.anythingllm()?.open_thread(ws, name).await.map(Some),
         }
     }
 
-    pub async fn close_thread(&self, ws: &WorkspaceRow, backend_ref: &str) -> Result<(), BackendError> {
+    pub async fn close_thread(
+        &self,
+        ws: &WorkspaceRow,
+        backend_ref: &str,
+    ) -> Result<(), BackendError> {
         match kind_of(ws) {
             BackendKind::Embedded => Ok(()),
             BackendKind::Anythingllm => self.anythingllm()?.close_thread(ws, backend_ref).await,

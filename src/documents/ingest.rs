@@ -25,6 +25,8 @@ pub const UPLOAD_JOB_TYPE: &str = "document.upload";
 /// What the upload endpoint records for the job.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UploadPayload {
+    /// Names the upload's folder in storage: `orgs/{org}/uploads/{upload_id}/…`.
+    pub upload_id: String,
     pub workspace_id: String,
     pub bundle_key: String,
     pub file_name: String,
@@ -107,6 +109,7 @@ pub struct IngestContext {
     pub state: AppState,
     pub org_id: String,
     pub job_id: String,
+    pub upload_id: String,
     pub payload: UploadPayload,
     pub cancel: CancellationToken,
     pub progress: ProgressFn,
@@ -224,7 +227,7 @@ async fn record_entry(
     }
 
     let document_id = document_id_for(&ctx.job_id, &entry.path);
-    let storage_key = document_key(org, &ctx.job_id, &document_id);
+    let storage_key = document_key(org, &ctx.upload_id, &document_id);
     ctx.state
         .storage
         .put_bytes(&storage_key, Bytes::from(content.bytes))

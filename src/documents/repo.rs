@@ -207,3 +207,76 @@ pub async fn count_documents(
             .await?;
     Ok(n)
 }
+
+pub async fn storage_keys_of_workspace(
+    pool: &AnyPool,
+    org_id: &str,
+    workspace_id: &str,
+) -> sqlx::Result<Vec<String>> {
+    let rows: Vec<(String,)> =
+        sqlx::query_as("SELECT storage_key FROM documents WHERE org_id = $1 AND workspace_id = $2")
+            .bind(org_id)
+            .bind(workspace_id)
+            .fetch_all(pool)
+            .await?;
+    Ok(rows.into_iter().map(|(k,)| k).collect())
+}
+
+/// Documents of a workspace in `status`, oldest first, up to `limit`.
+pub async fn documents_in_status(
+    pool: &AnyPool,
+    org_id: &str,
+    workspace_id: &str,
+    status: &str,
+    limit: i64,
+) -> sqlx::Result<Vec<DocumentRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {DOCUMENT_COLUMNS} FROM documents WHERE org_id = $1 AND workspace_id = $2 AND status = $3 \
+         ORDER BY created_at, id LIMIT $4"
+    )))
+    .bind(org_id)
+    .bind(workspace_id)
+    .bind(status)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+pub async fn set_document_status(
+    pool: &AnyPool,
+    org_id: &str,
+    id: &str,
+    status: &str,
+    backend_location: Option<&str>,
+    error: Option<&str>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE documents SET status = $1, backend_location = $2, error = $3, updated_at = $4 WHERE id = $5 AND org_id = $6",
+    )
+    .bind(status)
+    .bind(backend_location)
+    .bind(error)
+    .bind(crate::time::now_ms())
+    .bind(id)
+    .bind(org_id)
+    .execute(pool)
+    .await
+    .map(|_| ())
+}
+
+pub async fn count_documents_in_status(
+    pool: &AnyPool,
+    org_id: &str,
+    workspace_id: &str,
+    status: &str,
+) -> sqlx::Result<i64> {
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM documents WHERE org_id = $1 AND workspace_id = $2 AND status = $3",
+    )
+    .bind(org_id)
+    .bind(workspace_id)
+    .bind(status)
+    .fetch_one(pool)
+    .await?;
+    Ok(n)
+}

@@ -125,6 +125,7 @@ pub async fn receive_upload(
     }
     Ok(ReceivedUpload {
         payload: UploadPayload {
+            upload_id: upload_id.to_owned(),
             workspace_id,
             bundle_key: object.key,
             file_name: name,

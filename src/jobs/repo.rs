@@ -616,3 +616,19 @@ pub async fn notify_workers(db: &Db) -> sqlx::Result<()> {
     }
     Ok(())
 }
+
+/// Ids of a workspace's jobs that are queued or running.
+pub async fn active_jobs_of_workspace(
+    pool: &AnyPool,
+    org_id: &str,
+    workspace_id: &str,
+) -> sqlx::Result<Vec<String>> {
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT id FROM jobs WHERE org_id = $1 AND workspace_id = $2 AND status IN ('queued', 'running')",
+    )
+    .bind(org_id)
+    .bind(workspace_id)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}

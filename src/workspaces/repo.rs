@@ -111,3 +111,100 @@ pub fn slugify(name: &str) -> String {
     }
     slug.trim_end_matches('-').to_owned()
 }
+
+pub async fn find_workspace_by_name(
+    pool: &AnyPool,
+    org_id: &str,
+    name: &str,
+) -> sqlx::Result<Option<WorkspaceRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {WORKSPACE_COLUMNS} FROM workspaces WHERE org_id = $1 AND name = $2"
+    )))
+    .bind(org_id)
+    .bind(name)
+    .fetch_optional(pool)
+    .await
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct WorkspaceFilter {
+    pub backend: Option<String>,
+    /// Case-insensitive substring of the name.
+    pub name_contains: Option<String>,
+}
+
+pub async fn list_workspaces(
+    pool: &AnyPool,
+    org_id: &str,
+    filter: &WorkspaceFilter,
+    window: crate::http::Window,
+) -> sqlx::Result<(Vec<WorkspaceRow>, u64)> {
+    let pattern = filter.name_contains.as_ref().map(|n| {
+        format!(
+            "%{}%",
+            n.to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        )
+    });
+    let condition = "org_id = $1 AND ($2 IS NULL OR backend = $2) \
+                     AND ($3 IS NULL OR LOWER(name) LIKE $3 ESCAPE '\\')";
+    let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {WORKSPACE_COLUMNS} FROM workspaces WHERE {condition} ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5"
+    )))
+    .bind(org_id)
+    .bind(&filter.backend)
+    .bind(&pattern)
+    .bind(i64::from(window.limit))
+    .bind(window.offset as i64)
+    .fetch_all(pool)
+    .await?;
+    let (total,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT COUNT(*) FROM workspaces WHERE {condition}"
+    )))
+    .bind(org_id)
+    .bind(&filter.backend)
+    .bind(&pattern)
+    .fetch_one(pool)
+    .await?;
+    Ok((rows, total.max(0) as u64))
+}
+
+/// Writes every mutable column of `row` (scoped by its organisation).
+pub async fn update_workspace(pool: &AnyPool, row: &WorkspaceRow) -> sqlx::Result<bool> {
+    let affected = sqlx::query(
+        "UPDATE workspaces SET name = $1, slug = $2, description = $3, backend_ref = $4, llm_config = $5, \
+         system_prompt = $6, prompt_preset = $7, top_n = $8, similarity_threshold = $9, chat_mode = $10, \
+         status = $11, baseline_run_id = $12, updated_at = $13 WHERE id = $14 AND org_id = $15",
+    )
+    .bind(&row.name)
+    .bind(&row.slug)
+    .bind(&row.description)
+    .bind(&row.backend_ref)
+    .bind(&row.llm_config)
+    .bind(&row.system_prompt)
+    .bind(&row.prompt_preset)
+    .bind(row.top_n)
+    .bind(row.similarity_threshold)
+    .bind(&row.chat_mode)
+    .bind(&row.status)
+    .bind(&row.baseline_run_id)
+    .bind(now_ms())
+    .bind(&row.id)
+    .bind(&row.org_id)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(affected > 0)
+}
+
+pub async fn delete_workspace(pool: &AnyPool, org_id: &str, id: &str) -> sqlx::Result<bool> {
+    let affected = sqlx::query("DELETE FROM workspaces WHERE id = $1 AND org_id = $2")
+        .bind(id)
+        .bind(org_id)
+        .execute(pool)
+        .await?
+        .rows_affected();
+    Ok(affected > 0)
+}

@@ -96,7 +96,8 @@ pub fn answer_extractive_with(
     let mut chars = 0usize;
     let best = candidates.first().map_or(0.0, |c| c.score);
     for candidate in &candidates {
-        if picked.len() >= options.max_sentences || candidate.score < best * options.min_relative_score
+        if picked.len() >= options.max_sentences
+            || candidate.score < best * options.min_relative_score
         {
             break;
         }
@@ -136,7 +137,11 @@ pub(crate) fn passage_source(question_terms: &[String], passage: &Passage) -> So
     let best = score_sentences(question_terms, std::slice::from_ref(passage))
         .into_iter()
         .filter(|c| !c.heading)
-        .max_by(|a, b| a.score.total_cmp(&b.score).then(b.span.start.cmp(&a.span.start)));
+        .max_by(|a, b| {
+            a.score
+                .total_cmp(&b.score)
+                .then(b.span.start.cmp(&a.span.start))
+        });
     let span = match best {
         Some(c) if c.score > 0.0 => c.span,
         _ => {
@@ -213,10 +218,18 @@ fn score_sentences(terms: &[String], passages: &[Passage]) -> Vec<Candidate> {
         return Vec::new();
     }
 
-    let n = sentences.len() as f32;
+    // Overlapping chunks repeat sentences; counted twice they would make a
+    // term look commoner than it is.
+    let mut seen = std::collections::HashSet::new();
+    let distinct: Vec<u64> = sentences
+        .iter()
+        .filter(|s| seen.insert(&passages[s.passage].text[s.span.clone()]))
+        .map(|s| s.mask)
+        .collect();
+    let n = distinct.len() as f32;
     let weights: Vec<f32> = (0..terms.len())
         .map(|i| {
-            let df = sentences.iter().filter(|s| s.mask & (1 << i) != 0).count() as f32;
+            let df = distinct.iter().filter(|m| *m & (1 << i) != 0).count() as f32;
             (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
         })
         .collect();
@@ -238,15 +251,23 @@ fn score_sentences(terms: &[String], passages: &[Passage]) -> Vec<Candidate> {
     let mut candidates = Vec::with_capacity(sentences.len());
     for (i, s) in sentences.iter().enumerate() {
         let mut matched = weight_of(s.mask);
-        // A heading ("Governing Law") names what the sentence under it is
-        // about, so that sentence gets half credit for the heading's terms.
+        // A heading ("3. Term") names what the sentence under it is about: that
+        // sentence gets half credit for the heading's terms it lacks, and a
+        // boost for being the clause the question names.
+        let mut boost = 1.0;
         if let Some(prev) = i.checked_sub(1).map(|j| &sentences[j])
             && prev.heading
             && prev.passage == s.passage
+            && prev.mask != 0
         {
             matched += 0.5 * weight_of(prev.mask & !s.mask);
+            boost = 1.25;
         }
-        let mut score = if total > 0.0 { matched / total } else { 0.0 };
+        let mut score = if total > 0.0 {
+            boost * matched / total
+        } else {
+            0.0
+        };
         if s.words > 80 {
             score *= 0.8;
         }
@@ -261,13 +282,15 @@ fn score_sentences(terms: &[String], passages: &[Passage]) -> Vec<Candidate> {
     candidates
 }
 
-/// A short line without closing punctuation: a title or clause heading.
+/// A short line without closing punctuation: a title or clause heading. Rows
+/// of a table or CSV look alike but have separators, and are content.
 fn is_heading(sentence: &str) -> bool {
     let words = sentence.split_whitespace().count();
     let ends_like_sentence = sentence
         .trim_end()
         .ends_with(['.', '!', '?', '…', '。', '！', '？', ':', ';', ')']);
-    !sentence.contains('\n') && words <= 8 && !ends_like_sentence
+    let has_separators = sentence.contains([',', '\t', '|', ';', '\n']);
+    words <= 8 && !ends_like_sentence && !has_separators
 }
 
 #[cfg(test)]
@@ -303,7 +326,10 @@ mod tests {
         );
         assert_eq!(answer.sources.len(), 1);
         assert_eq!(answer.sources[0].page, 4);
-        assert_eq!(answer.sources[0].start, 10 + "12. Governing Law\n".chars().count());
+        assert_eq!(
+            answer.sources[0].start,
+            10 + "12. Governing Law\n".chars().count()
+        );
     }
 
     #[test]

@@ -304,7 +304,12 @@ mod tests {
 
     #[test]
     fn a_short_page_is_one_chunk_without_its_surrounding_whitespace() {
-        let chunks = chunk_document("d", "pdf", [(1, "  Hello world.  \n")], &ChunkConfig::default());
+        let chunks = chunk_document(
+            "d",
+            "pdf",
+            [(1, "  Hello world.  \n")],
+            &ChunkConfig::default(),
+        );
         assert_eq!(chunks.len(), 1);
         assert_eq!(chunks[0].text, "Hello world.");
         assert_eq!((chunks[0].start, chunks[0].end), (2, 14));
@@ -315,13 +320,17 @@ mod tests {
     fn chunks_prefer_sentence_ends_and_overlap_starts_at_a_sentence() {
         let text = "One two three four. Five six seven eight. Nine ten eleven twelve. \
                     Thirteen fourteen fifteen.";
-        let config = ChunkConfig::new(45, 20).unwrap();
+        let config = ChunkConfig::new(45, 25).unwrap();
         let chunks = chunk_document("d", "pdf", [(1, text)], &config);
         for c in &chunks {
             assert_eq!(chars_at(text, c.start, c.end), c.text);
         }
         assert_eq!(chunks[0].text, "One two three four. Five six seven eight.");
-        assert!(chunks[1].text.starts_with("Five six"), "{:?}", chunks[1].text);
+        assert!(
+            chunks[1].text.starts_with("Five six"),
+            "{:?}",
+            chunks[1].text
+        );
     }
 
     #[test]

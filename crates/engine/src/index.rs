@@ -216,7 +216,9 @@ static OPEN_INDEXES: LazyLock<Mutex<HashMap<PathBuf, Weak<Shared>>>> =
 /// A poisoned lock only means another thread panicked while holding it; the
 /// guarded data is a map or `()` that a panic cannot leave half-updated.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// A workspace's full-text index of chunks.
@@ -309,10 +311,8 @@ impl WorkspaceIndex {
                 if let Some(old) = replaced {
                     txn.fingerprint.remove(old);
                 }
-                txn.writer.delete_term(Term::from_field_text(
-                    txn.fields.chunk_id,
-                    &chunk.id,
-                ));
+                txn.writer
+                    .delete_term(Term::from_field_text(txn.fields.chunk_id, &chunk.id));
                 txn.add(chunk, digest)?;
             }
             Ok(())
@@ -328,10 +328,8 @@ impl WorkspaceIndex {
                 txn.fingerprint.remove(*digest);
             }
             removed = committed.len() as u64;
-            txn.writer.delete_term(Term::from_field_text(
-                txn.fields.document_id,
-                document_id,
-            ));
+            txn.writer
+                .delete_term(Term::from_field_text(txn.fields.document_id, document_id));
             Ok(())
         })?;
         Ok(removed)
@@ -365,10 +363,8 @@ impl WorkspaceIndex {
                 let digest = chunk.digest();
                 if let Some(old) = seen.insert(chunk.id.clone(), digest) {
                     txn.fingerprint.remove(old);
-                    txn.writer.delete_term(Term::from_field_text(
-                        txn.fields.chunk_id,
-                        &chunk.id,
-                    ));
+                    txn.writer
+                        .delete_term(Term::from_field_text(txn.fields.chunk_id, &chunk.id));
                 }
                 txn.add(chunk, digest)?;
             }
@@ -441,8 +437,10 @@ impl WorkspaceIndex {
                 .map(|v| Term::from_field_text(field, v))
                 .collect::<Vec<_>>();
             // A filter must not change the ranking, only what is eligible.
-            Some(Box::new(ConstScoreQuery::new(Box::new(TermSetQuery::new(terms)), 0.0))
-                as Box<dyn Query>)
+            Some(Box::new(ConstScoreQuery::new(
+                Box::new(TermSetQuery::new(terms)),
+                0.0,
+            )) as Box<dyn Query>)
         })
         .collect();
         let query: Box<dyn Query> = if filters.is_empty() {
@@ -508,8 +506,7 @@ impl WorkspaceIndex {
         // Another process may have committed since our reader last looked;
         // the fingerprint arithmetic below needs exactly the committed state.
         shared.reader.reload()?;
-        let mut fingerprint =
-            committed_fingerprint(&shared.index)?.unwrap_or(Fingerprint::EMPTY);
+        let mut fingerprint = committed_fingerprint(&shared.index)?.unwrap_or(Fingerprint::EMPTY);
         {
             let searcher = shared.reader.searcher();
             let mut txn = Txn {
@@ -720,7 +717,8 @@ fn remove_index_files(path: &Path) -> Result<(), IndexError> {
 }
 
 fn register_tokenizer(index: &Index) {
-    index
-        .tokenizers()
-        .register(TOKENIZER_NAME, TextAnalyzer::from(QuireTokenizer::default()));
+    index.tokenizers().register(
+        TOKENIZER_NAME,
+        TextAnalyzer::from(QuireTokenizer::default()),
+    );
 }

@@ -410,7 +410,19 @@ fn is_abbreviation(before: &str) -> bool {
     }
     matches!(
         last.to_lowercase().as_str(),
-        "e.g" | "i.e" | "mr" | "mrs" | "ms" | "dr" | "no" | "nos" | "art" | "sec" | "cl" | "vs" | "st"
+        "e.g"
+            | "i.e"
+            | "mr"
+            | "mrs"
+            | "ms"
+            | "dr"
+            | "no"
+            | "nos"
+            | "art"
+            | "sec"
+            | "cl"
+            | "vs"
+            | "st"
     )
 }
 
