@@ -125,7 +125,9 @@ pub fn ingest_limits(state: &AppState) -> quire_ingest::Limits {
 
 pub fn pdf_extractor(state: &AppState) -> anyhow::Result<quire_ingest::PdfExtractor> {
     let command = match &state.settings.pdf_extractor {
-        Some(path) => quire_ingest::PdfChildCommand::new(path.clone()),
+        Some(path) => {
+            quire_ingest::PdfChildCommand::new(path.clone()).arg(quire_ingest::PDF_CHILD_SUBCOMMAND)
+        }
         None => quire_ingest::PdfChildCommand::current_exe()?,
     };
     Ok(quire_ingest::PdfExtractor::Child(command))

@@ -6,5 +6,12 @@ pub mod model;
 pub mod repo;
 pub mod routes;
 pub mod upload;
+pub mod upload_routes;
 
-pub use routes::router;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::app::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    routes::router().merge(upload_routes::router())
+}

@@ -233,8 +233,18 @@ async fn cancel_job(
     Path(id): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
     principal.require(Role::Member)?;
+    let (status, row) = cancel(&state, &principal.org_id, &id).await?;
+    Ok((
+        status,
+        Json(JobResponse::from_row(&row, state.settings.job_max_attempts)),
+    ))
+}
+
+/// Cancels a job of `org_id`: `200` when it is (now) cancelled, `202` when its worker was
+/// asked to stop; `404` for another organisation's job, `409` for a finished one.
+pub async fn cancel(state: &AppState, org_id: &str, id: &str) -> ApiResult<(StatusCode, JobRow)> {
     let pool = &state.db.pool;
-    let status = match repo::request_cancel(pool, &principal.org_id, &id).await? {
+    let status = match repo::request_cancel(pool, org_id, id).await? {
         CancelOutcome::NotFound => return Err(ApiError::NotFound("job")),
         CancelOutcome::AlreadyFinished(JobStatus::Cancelled) => StatusCode::OK,
         CancelOutcome::AlreadyFinished(status) => {
@@ -243,18 +253,18 @@ async fn cancel_job(
             )));
         }
         CancelOutcome::CancelledNow => {
-            signals::job_changed(&id);
+            signals::job_changed(id);
             StatusCode::OK
         }
         CancelOutcome::Requested => {
             // Reaches the handler at once when it runs here; other processes see the flag
             // at their next check.
-            signals::cancel_running(&id);
-            signals::job_changed(&id);
+            signals::cancel_running(id);
+            signals::job_changed(id);
             StatusCode::ACCEPTED
         }
     };
-    let row = repo::find_job(pool, &principal.org_id, &id)
+    let row = repo::find_job(pool, org_id, id)
         .await?
         .ok_or(ApiError::NotFound("job"))?;
     let status = if row.status() == JobStatus::Cancelled {
@@ -262,10 +272,7 @@ async fn cancel_job(
     } else {
         status
     };
-    Ok((
-        status,
-        Json(JobResponse::from_row(&row, state.settings.job_max_attempts)),
-    ))
+    Ok((status, row))
 }
 
 /// Deletes a finished job (succeeded, failed or cancelled); `409` while it is queued or

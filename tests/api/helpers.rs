@@ -4,9 +4,6 @@
 //! freshly created PostgreSQL database (when `QUIRE_TEST_POSTGRES_URL` is set; in CI a
 //! missing URL fails the PostgreSQL variants instead of skipping them).
 
-// Not every test module uses every helper.
-#![allow(dead_code)]
-
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -153,7 +150,7 @@ impl TestApp {
                 (db.url.clone(), Some(db))
             }
         };
-        Some(Self::launch(backend, data_dir, database_url, postgres, extra).await)
+        Some(Self::launch(backend, data_dir, database_url, postgres, extra, registry).await)
     }
 
     /// A second instance on the same database (as a second `quire serve` would be),
@@ -161,7 +158,7 @@ impl TestApp {
     pub async fn spawn_alongside(&self, extra: &[&str]) -> TestApp {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let url = self.state.settings.database_url().as_str().to_owned();
-        Self::launch(self.backend, data_dir, url, None, extra).await
+        Self::launch(self.backend, data_dir, url, None, extra, None).await
     }
 
     async fn launch(
@@ -170,12 +167,15 @@ impl TestApp {
         database_url: String,
         postgres: Option<PostgresTestDatabase>,
         extra: &[&str],
+        registry: Option<quire::jobs::JobRegistry>,
     ) -> TestApp {
         let mut args = vec![
             "--port=0".to_owned(),
             format!("--data-dir={}", data_dir.path().display()),
             format!("--database-url={database_url}"),
             format!("--secret-key={TEST_SECRET}"),
+            // The app runs inside the test binary; PDF text comes from the real one.
+            format!("--pdf-extractor={}", env!("CARGO_BIN_EXE_quire")),
         ];
         if !extra.iter().any(|a| a.starts_with("--max-concurrent-jobs")) {
             args.push("--max-concurrent-jobs=2".to_owned());

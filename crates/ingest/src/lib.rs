@@ -33,6 +33,8 @@
 
 mod bundle;
 mod csv_text;
+#[cfg(feature = "fixtures")]
+pub mod fixtures;
 mod json_text;
 mod limits;
 mod path;
