@@ -289,6 +289,22 @@ pub struct Settings {
     #[arg(long, env = "LLM_API_KEY", hide_env_values = true, global = true)]
     pub llm_api_key: Option<Secret>,
 
+    /// Attempts per AnythingLLM call on transient failures (1 = no retry).
+    #[arg(long, env = "ANYTHINGLLM_MAX_ATTEMPTS", default_value = "4", value_parser = positive_u32, global = true)]
+    pub anythingllm_max_attempts: u32,
+
+    /// First retry delay in milliseconds; doubles per attempt, with jitter, up to 8 s.
+    #[arg(long, env = "ANYTHINGLLM_RETRY_BASE_MS", default_value = "250", value_parser = positive_u32, global = true)]
+    pub anythingllm_retry_base_ms: u32,
+
+    /// Consecutive failures that open the circuit breaker of the AnythingLLM instance.
+    #[arg(long, env = "ANYTHINGLLM_BREAKER_THRESHOLD", default_value = "5", value_parser = positive_u32, global = true)]
+    pub anythingllm_breaker_threshold: u32,
+
+    /// Seconds the breaker stays open before one trial call (half-open).
+    #[arg(long, env = "ANYTHINGLLM_BREAKER_COOLDOWN", default_value = "60", value_parser = positive_u32, global = true)]
+    pub anythingllm_breaker_cooldown: u32,
+
     /// Where originals are kept: local directory or S3.
     #[arg(
         long,

@@ -61,6 +61,9 @@ pub enum ApiError {
     RateLimited { retry_after_secs: u64 },
     #[error("{0}")]
     ServiceUnavailable(String),
+    /// A backend (AnythingLLM, an LLM API) answered, but not with something usable.
+    #[error("{0}")]
+    Upstream(String),
     /// Anything unexpected. Its text is logged with the correlation id and never sent.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -95,6 +98,7 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Upstream(_) => StatusCode::BAD_GATEWAY,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -130,6 +134,7 @@ pub fn code_for_status(status: StatusCode) -> &'static str {
         StatusCode::UNPROCESSABLE_ENTITY => "validation_error",
         StatusCode::TOO_MANY_REQUESTS => "rate_limited",
         StatusCode::SERVICE_UNAVAILABLE => "service_unavailable",
+        StatusCode::BAD_GATEWAY => "backend_error",
         StatusCode::GATEWAY_TIMEOUT | StatusCode::REQUEST_TIMEOUT => "timeout",
         s if s.is_server_error() => "internal_error",
         _ => "error",

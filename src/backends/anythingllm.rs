@@ -39,6 +39,15 @@ impl AnythingLlmBackend {
         };
         let mut config = client::ClientConfig::new(base, key.expose());
         config.call_timeout = Duration::from_secs(u64::from(settings.anythingllm_timeout));
+        config.chat_timeout = config.chat_timeout.max(config.call_timeout);
+        config.retry = client::RetryPolicy {
+            max_attempts: settings.anythingllm_max_attempts,
+            base_delay: Duration::from_millis(u64::from(settings.anythingllm_retry_base_ms)),
+            max_delay: Duration::from_secs(8),
+        };
+        config.breaker.failure_threshold = settings.anythingllm_breaker_threshold;
+        config.breaker.open_for =
+            Duration::from_secs(u64::from(settings.anythingllm_breaker_cooldown));
         Ok(Some(Self::new(config)?))
     }
 

@@ -35,7 +35,7 @@ pub fn backend_error(e: BackendError) -> ApiError {
             ApiError::ServiceUnavailable(format!("the workspace's backend is unavailable: {m}"))
         }
         BackendError::Refused(m) => {
-            ApiError::bad_request(format!("the workspace's backend refused: {m}"))
+            ApiError::Upstream(format!("the workspace's backend refused: {m}"))
         }
         BackendError::NotConfigured(m) => ApiError::Validation {
             message: format!("the backend is not configured on this server: {m}"),

@@ -21,3 +21,4 @@ mod serve;
 mod storage;
 mod tenancy;
 mod users;
+mod workspaces;
