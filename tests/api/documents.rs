@@ -416,3 +416,114 @@ async fn an_upload_over_max_file_size_is_413_and_leaves_nothing_in_storage() {
         .unwrap();
     assert!(stored.is_empty(), "{stored:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_an_upload_stops_between_entries_and_keeps_what_was_accepted() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let org = app.create_org("Cancel").await;
+    let ws = create_workspace(&app, &org, "W").await;
+    let pdfs: Vec<(String, Vec<u8>)> = (0..150)
+        .map(|i| {
+            let text = format!(
+                "Contract number {i}. {}",
+                "The supplier shall deliver the goods. ".repeat(40)
+            );
+            (
+                format!("c/{i:03}.pdf"),
+                quire_ingest::fixtures::text_pdf(&[&text, &text, &text]),
+            )
+        })
+        .collect();
+    let named: Vec<(&str, &[u8])> = pdfs
+        .iter()
+        .map(|(n, b)| (n.as_str(), b.as_slice()))
+        .collect();
+    let bundle = quire_ingest::fixtures::zip_of(&named).unwrap();
+    let response = upload(&app, &org.admin_key, &ws, "many.zip", bundle).await;
+    let job_id = response.json::<Value>().await.unwrap()["job_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Cancel once it is under way.
+    for _ in 0..500 {
+        let job: Value = app
+            .authed(
+                Method::GET,
+                &format!("/api/v1/documents/jobs/{job_id}"),
+                &org.admin_key,
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if job["progress"].as_f64().unwrap_or(0.0) > 0.0 || job["status"] != "queued" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let cancel = app
+        .authed(
+            Method::DELETE,
+            &format!("/api/v1/documents/jobs/{job_id}"),
+            &org.admin_key,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        [200, 202].contains(&cancel.status().as_u16()),
+        "{}",
+        cancel.status()
+    );
+    let job = finished_upload(&app, &org.admin_key, &job_id).await;
+    assert_eq!(job["status"], "cancelled", "{job}");
+    let report = &job["report"];
+    assert_eq!(report["cancelled"], true, "{report}");
+    let accepted = report["by_verdict"]["accepted"].as_u64().unwrap_or(0);
+    assert!(
+        accepted < 150,
+        "the job stopped early ({accepted} accepted)"
+    );
+    // Everything listed is whole: a row, its pages, and its original.
+    let page: Value = app
+        .authed(
+            Method::GET,
+            &format!("/api/v1/workspaces/{ws}/documents?limit=200"),
+            &org.admin_key,
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["total"].as_u64().unwrap(), accepted);
+    for doc in page["items"].as_array().unwrap() {
+        let id = doc["id"].as_str().unwrap();
+        let text: Value = app
+            .authed(
+                Method::GET,
+                &format!("/api/v1/documents/{id}/text"),
+                &org.admin_key,
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(text["pages"].as_array().unwrap().len(), 3);
+        let original = app
+            .authed(
+                Method::GET,
+                &format!("/api/v1/documents/{id}/download"),
+                &org.admin_key,
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(original.status(), 200);
+    }
+}

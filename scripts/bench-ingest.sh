@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Ingestion end to end (upload -> every entry judged and extracted) against
+# `unzip` + `pdftotext` over the same files, sequentially, in the same run.
+# Usage: scripts/bench-ingest.sh [FILES, default 1000] [PAGES_PER_PDF, default 30]
+# Needs unzip and pdftotext (Debian poppler-utils; installed if missing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+FILES=${1:-1000}
+PAGES=${2:-30}
+for tool in unzip pdftotext; do
+  command -v "$tool" >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq unzip poppler-utils; }
+done
+cargo build -q --release --bin quire --example bench_bundle
+
+work=$(mktemp -d)
+cleanup() { kill "${QUIRE_PID:-}" 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+./target/release/examples/bench_bundle "$work/bundle.zip" "$FILES" "$PAGES"
+bundle_mb=$(du -m "$work/bundle.zip" | cut -f1)
+
+QUIRE_DATA_DIR="$work/data" PORT=18090 LOG_LEVEL=warn RATE_LIMIT_ENABLED=false MAX_FILE_SIZE=2GB \
+  MAX_CONCURRENT_JOBS=2 ./target/release/quire serve > "$work/serve.out" 2>&1 & QUIRE_PID=$!
+for _ in $(seq 1 100); do curl -fsS http://127.0.0.1:18090/api/v1/health >/dev/null 2>&1 && break; sleep 0.1; done
+KEY=$(cat "$work/data/admin-api-key")
+WS=$(curl -fsS -H "Authorization: Bearer $KEY" -H 'content-type: application/json' \
+  -d '{"name":"bench","reuse_existing":true}' http://127.0.0.1:18090/api/v1/workspaces | python3 -c 'import sys,json;print(json.load(sys.stdin)["id"])')
+
+start=$(date +%s.%N)
+JOB=$(curl -fsS -H "Authorization: Bearer $KEY" -F "workspace_id=$WS" -F "file=@$work/bundle.zip" \
+  http://127.0.0.1:18090/api/v1/documents/upload | python3 -c 'import sys,json;print(json.load(sys.stdin)["job_id"])')
+while :; do
+  status=$(curl -fsS -H "Authorization: Bearer $KEY" "http://127.0.0.1:18090/api/v1/documents/jobs/$JOB" \
+    | python3 -c 'import sys,json;print(json.load(sys.stdin)["status"])')
+  case "$status" in succeeded|failed|cancelled) break ;; esac
+  sleep 0.2
+done
+end=$(date +%s.%N)
+quire_s=$(echo "$end - $start" | bc)
+rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$QUIRE_PID/status")
+accepted=$(curl -fsS -H "Authorization: Bearer $KEY" "http://127.0.0.1:18090/api/v1/documents/jobs/$JOB" \
+  | python3 -c 'import sys,json;r=json.load(sys.stdin)["report"];print(r["by_verdict"].get("accepted",0))')
+
+start=$(date +%s.%N)
+mkdir -p "$work/unzipped"
+unzip -q "$work/bundle.zip" -d "$work/unzipped"
+find "$work/unzipped" -name '*.pdf' -print0 | while IFS= read -r -d '' f; do pdftotext "$f" "$f.txt"; done
+end=$(date +%s.%N)
+base_s=$(echo "$end - $start" | bc)
+
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
+echo "bundle: $FILES files ($PAGES pages per PDF), ${bundle_mb} MB zipped; job status $status, $accepted accepted"
+echo
+echo "| pipeline | seconds | files/s | MB/s | peak RSS |"
+echo "|---|---|---|---|---|"
+awk -v s="$quire_s" -v n="$FILES" -v mb="$bundle_mb" -v rss="$rss_kb" 'BEGIN { printf "| quire (upload -> extracted) | %.1f | %.0f | %.1f | %.0f MB |\n", s, n/s, mb/s, rss/1024 }'
+awk -v s="$base_s" -v n="$FILES" -v mb="$bundle_mb" 'BEGIN { printf "| unzip + pdftotext (sequential) | %.1f | %.0f | %.1f | — |\n", s, n/s, mb/s }'
+awk -v q="$quire_s" -v b="$base_s" 'BEGIN { printf "\nquire / baseline = %.2f (target <= 0.80)\n", q/b }'
