@@ -103,7 +103,14 @@ async fn bench_database(
     args: &JobsBenchArgs,
     rows: &mut Vec<Row>,
 ) -> anyhow::Result<()> {
-    let db = Db::connect(url, PoolSize { max: 4 * settings.max_concurrent_jobs, min: 1 }).await?;
+    let db = Db::connect(
+        url,
+        PoolSize {
+            max: 4 * settings.max_concurrent_jobs,
+            min: 1,
+        },
+    )
+    .await?;
     db.migrate().await?;
     let org = crate::auth::repo::insert_organisation(&db.pool, "bench").await?;
     let noop = vec!["test.noop".to_owned()];
@@ -137,7 +144,9 @@ async fn bench_database(
         eprintln!("{name}: raw claim loop on {connections} connection(s) {rate:.0}/s");
         rows.push(Row {
             database: name,
-            measure: format!("raw claim statement, tight loop, {connections} connection(s) (claims/s)"),
+            measure: format!(
+                "raw claim statement, tight loop, {connections} connection(s) (claims/s)"
+            ),
             value: format!("{rate:.0}"),
         });
         clear(&db).await?;
@@ -155,7 +164,9 @@ async fn bench_database(
         eprintln!("{name}: {processes} process(es) {rate:.0} jobs/s");
         rows.push(Row {
             database: name,
-            measure: format!("no-op jobs claimed+completed, {processes} worker process(es) (jobs/s)"),
+            measure: format!(
+                "no-op jobs claimed+completed, {processes} worker process(es) (jobs/s)"
+            ),
             value: format!("{rate:.0}"),
         });
         drop(children);
@@ -256,11 +267,9 @@ async fn latency(db: &Db, org_id: &str, samples: usize) -> anyhow::Result<(i64, 
     // Let the workers settle into their idle wait.
     tokio::time::sleep(Duration::from_millis(300)).await;
     for _ in 0..samples {
-        let row = crate::jobs::enqueue(
-            db,
-            crate::jobs::NewJob::new(org_id, "test.noop", json!({})),
-        )
-        .await?;
+        let row =
+            crate::jobs::enqueue(db, crate::jobs::NewJob::new(org_id, "test.noop", json!({})))
+                .await?;
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let job = repo::find_job(&db.pool, org_id, &row.id)
@@ -284,15 +293,25 @@ async fn latency(db: &Db, org_id: &str, samples: usize) -> anyhow::Result<(i64, 
 struct ChildWorker(Child);
 
 impl ChildWorker {
-    fn start(url: &DatabaseUrl, dir: &std::path::Path, settings: &Settings) -> anyhow::Result<Self> {
+    fn start(
+        url: &DatabaseUrl,
+        dir: &std::path::Path,
+        settings: &Settings,
+    ) -> anyhow::Result<Self> {
         let exe = std::env::current_exe()?;
         let mut child = Command::new(exe)
             .arg("worker")
             .arg(format!("--database-url={}", url.as_str()))
             .arg(format!("--data-dir={}", dir.display()))
             .arg("--secret-key=bench-secret-key-that-is-long-enough-0123456789")
-            .arg(format!("--max-concurrent-jobs={}", settings.max_concurrent_jobs))
-            .arg(format!("--job-poll-interval-ms={}", settings.job_poll_interval_ms))
+            .arg(format!(
+                "--max-concurrent-jobs={}",
+                settings.max_concurrent_jobs
+            ))
+            .arg(format!(
+                "--job-poll-interval-ms={}",
+                settings.job_poll_interval_ms
+            ))
             .arg("--enable-test-jobs")
             .arg("--log-level=warn")
             .stdout(Stdio::piped())
