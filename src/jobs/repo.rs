@@ -375,6 +375,21 @@ pub async fn claim_next(
     lease: Duration,
     job_types: &[String],
 ) -> sqlx::Result<Option<JobRow>> {
+    claim_next_in(&db.pool, db.kind, lease_owner, lease, job_types).await
+}
+
+/// [`claim_next`] on a given executor (e.g. inside the transaction that also records the
+/// end of the previous attempt).
+pub async fn claim_next_in<'e, E>(
+    exec: E,
+    kind: DbKind,
+    lease_owner: &str,
+    lease: Duration,
+    job_types: &[String],
+) -> sqlx::Result<Option<JobRow>>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
     if job_types.is_empty() {
         return Ok(None);
     }
@@ -384,7 +399,7 @@ pub async fn claim_next(
         .map(|i| format!("${}", i + 4))
         .collect::<Vec<_>>()
         .join(", ");
-    let lock = match db.kind {
+    let lock = match kind {
         DbKind::Postgres => " FOR UPDATE SKIP LOCKED",
         DbKind::Sqlite => "",
     };
@@ -408,7 +423,7 @@ pub async fn claim_next(
     for t in job_types {
         query = query.bind(t.as_str());
     }
-    query.fetch_optional(&db.pool).await
+    query.fetch_optional(exec).await
 }
 
 /// Renews the lease. `None` when the lease is no longer ours (the job was taken over or
@@ -552,12 +567,15 @@ impl Finish {
 
 /// Ends the attempt under the lease; `false` when the lease was lost (then nothing is
 /// written: the job belongs to another worker now).
-pub async fn finish_attempt(
-    pool: &AnyPool,
+pub async fn finish_attempt<'e, E>(
+    exec: E,
     id: &str,
     lease_owner: &str,
     finish: &Finish,
-) -> sqlx::Result<bool> {
+) -> sqlx::Result<bool>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
     let now = now_ms();
     const UNDER_LEASE: &str = "WHERE id = $1 AND lease_owner = $2 AND status = 'running'";
     let query = match finish {
@@ -604,7 +622,7 @@ pub async fn finish_attempt(
         .bind(lease_owner)
         .bind(now),
     };
-    Ok(query.execute(pool).await?.rows_affected() == 1)
+    Ok(query.execute(exec).await?.rows_affected() == 1)
 }
 
 /// Wakes `quire worker`/`quire serve` processes listening on PostgreSQL.
