@@ -578,6 +578,10 @@ where
 {
     let now = now_ms();
     const UNDER_LEASE: &str = "WHERE id = $1 AND lease_owner = $2 AND status = 'running'";
+    // A cancel requested after the worker's last check still wins over going back to the
+    // queue.
+    const REQUEUE_UNLESS_CANCELLED: &str =
+        "status = CASE WHEN cancel_requested = 1 THEN 'cancelled' ELSE 'queued' END";
     let query = match finish {
         Finish::Succeeded { result } => sqlx::query(AssertSqlSafe(format!(
             "UPDATE jobs SET status = 'succeeded', result = $3, progress = 100, error = NULL, \
@@ -589,7 +593,9 @@ where
         .bind(result.to_string())
         .bind(now),
         Finish::Retry { error, run_at } => sqlx::query(AssertSqlSafe(format!(
-            "UPDATE jobs SET status = 'queued', error = $3, run_at = $4, wake_at = $4, \
+            "UPDATE jobs SET {REQUEUE_UNLESS_CANCELLED}, error = $3, run_at = $4, \
+             wake_at = CASE WHEN cancel_requested = 1 THEN NULL ELSE $4 END, \
+             completed_at = CASE WHEN cancel_requested = 1 THEN $5 END, \
              updated_at = $5, lease_owner = NULL, lease_until = NULL {UNDER_LEASE}"
         )))
         .bind(id)
@@ -614,9 +620,11 @@ where
         .bind(lease_owner)
         .bind(now),
         Finish::Released => sqlx::query(AssertSqlSafe(format!(
-            "UPDATE jobs SET status = 'queued', attempts = attempts - 1, run_at = $3, \
-             available_at = $3, wake_at = NULL, updated_at = $3, lease_owner = NULL, \
-             lease_until = NULL {UNDER_LEASE}"
+            "UPDATE jobs SET {REQUEUE_UNLESS_CANCELLED}, attempts = attempts - 1, run_at = $3, \
+             available_at = CASE WHEN cancel_requested = 1 THEN NULL ELSE $3 END, \
+             completed_at = CASE WHEN cancel_requested = 1 THEN $3 END, \
+             wake_at = NULL, updated_at = $3, lease_owner = NULL, lease_until = NULL \
+             {UNDER_LEASE}"
         )))
         .bind(id)
         .bind(lease_owner)
