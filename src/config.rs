@@ -685,6 +685,24 @@ mod tests {
     }
 
     #[test]
+    fn job_heartbeats_come_three_times_per_lease() {
+        let cli = <crate::cli::Cli as clap::Parser>::try_parse_from([
+            "quire",
+            "worker",
+            "--job-lease-seconds=6",
+        ])
+        .unwrap();
+        assert_eq!(cli.settings.job_lease(), Duration::from_secs(6));
+        assert_eq!(
+            cli.settings.job_heartbeat_interval(),
+            Duration::from_secs(2)
+        );
+        assert_eq!(cli.settings.job_poll_interval(), Duration::from_millis(200));
+        assert_eq!(cli.settings.job_max_attempts, 3);
+        assert!(!cli.settings.enable_test_jobs);
+    }
+
+    #[test]
     fn secrets_do_not_show_in_debug_output() {
         let s = Secret::new("s3cr3t-value");
         assert_eq!(format!("{s:?}"), "[redacted]");

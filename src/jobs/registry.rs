@@ -17,6 +17,10 @@
 //! - Rows written outside a fenced transaction should carry a natural key (e.g. the job id
 //!   plus the item) so a repeated insert is a no-op.
 //!
+//! Keep fenced transactions short, and inside one use only the `_in` helpers and the
+//! transaction itself: on SQLite it holds the database's write lock, so a
+//! [`JobContext::report_progress`] (another connection) would wait for it.
+//!
 //! Cancellation is cooperative: check [`JobContext::is_cancelled`] (or `await`
 //! [`JobContext::cancelled`]) between units of work and return [`JobError::Cancelled`];
 //! a unit in progress should either commit entirely or roll back. The token also fires

@@ -375,6 +375,21 @@ pub async fn claim_next(
     lease: Duration,
     job_types: &[String],
 ) -> sqlx::Result<Option<JobRow>> {
+    claim_next_in(&db.pool, db.kind, lease_owner, lease, job_types).await
+}
+
+/// [`claim_next`] on a given executor (e.g. inside the transaction that also records the
+/// end of the previous attempt).
+pub async fn claim_next_in<'e, E>(
+    exec: E,
+    kind: DbKind,
+    lease_owner: &str,
+    lease: Duration,
+    job_types: &[String],
+) -> sqlx::Result<Option<JobRow>>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
     if job_types.is_empty() {
         return Ok(None);
     }
@@ -384,7 +399,7 @@ pub async fn claim_next(
         .map(|i| format!("${}", i + 4))
         .collect::<Vec<_>>()
         .join(", ");
-    let lock = match db.kind {
+    let lock = match kind {
         DbKind::Postgres => " FOR UPDATE SKIP LOCKED",
         DbKind::Sqlite => "",
     };
@@ -408,7 +423,7 @@ pub async fn claim_next(
     for t in job_types {
         query = query.bind(t.as_str());
     }
-    query.fetch_optional(&db.pool).await
+    query.fetch_optional(exec).await
 }
 
 /// Renews the lease. `None` when the lease is no longer ours (the job was taken over or
@@ -552,14 +567,21 @@ impl Finish {
 
 /// Ends the attempt under the lease; `false` when the lease was lost (then nothing is
 /// written: the job belongs to another worker now).
-pub async fn finish_attempt(
-    pool: &AnyPool,
+pub async fn finish_attempt<'e, E>(
+    exec: E,
     id: &str,
     lease_owner: &str,
     finish: &Finish,
-) -> sqlx::Result<bool> {
+) -> sqlx::Result<bool>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
     let now = now_ms();
     const UNDER_LEASE: &str = "WHERE id = $1 AND lease_owner = $2 AND status = 'running'";
+    // A cancel requested after the worker's last check still wins over going back to the
+    // queue.
+    const REQUEUE_UNLESS_CANCELLED: &str =
+        "status = CASE WHEN cancel_requested = 1 THEN 'cancelled' ELSE 'queued' END";
     let query = match finish {
         Finish::Succeeded { result } => sqlx::query(AssertSqlSafe(format!(
             "UPDATE jobs SET status = 'succeeded', result = $3, progress = 100, error = NULL, \
@@ -571,7 +593,9 @@ pub async fn finish_attempt(
         .bind(result.to_string())
         .bind(now),
         Finish::Retry { error, run_at } => sqlx::query(AssertSqlSafe(format!(
-            "UPDATE jobs SET status = 'queued', error = $3, run_at = $4, wake_at = $4, \
+            "UPDATE jobs SET {REQUEUE_UNLESS_CANCELLED}, error = $3, run_at = $4, \
+             wake_at = CASE WHEN cancel_requested = 1 THEN NULL ELSE $4 END, \
+             completed_at = CASE WHEN cancel_requested = 1 THEN $5 END, \
              updated_at = $5, lease_owner = NULL, lease_until = NULL {UNDER_LEASE}"
         )))
         .bind(id)
@@ -596,15 +620,17 @@ pub async fn finish_attempt(
         .bind(lease_owner)
         .bind(now),
         Finish::Released => sqlx::query(AssertSqlSafe(format!(
-            "UPDATE jobs SET status = 'queued', attempts = attempts - 1, run_at = $3, \
-             available_at = $3, wake_at = NULL, updated_at = $3, lease_owner = NULL, \
-             lease_until = NULL {UNDER_LEASE}"
+            "UPDATE jobs SET {REQUEUE_UNLESS_CANCELLED}, attempts = attempts - 1, run_at = $3, \
+             available_at = CASE WHEN cancel_requested = 1 THEN NULL ELSE $3 END, \
+             completed_at = CASE WHEN cancel_requested = 1 THEN $3 END, \
+             wake_at = NULL, updated_at = $3, lease_owner = NULL, lease_until = NULL \
+             {UNDER_LEASE}"
         )))
         .bind(id)
         .bind(lease_owner)
         .bind(now),
     };
-    Ok(query.execute(pool).await?.rows_affected() == 1)
+    Ok(query.execute(exec).await?.rows_affected() == 1)
 }
 
 /// Wakes `quire worker`/`quire serve` processes listening on PostgreSQL.

@@ -197,6 +197,27 @@ impl QuireProcess {
         Self { child }
     }
 
+    /// SIGTERM, then waits (bounded) for the process to exit.
+    pub fn terminate_and_wait(&mut self, within: Duration) -> std::process::ExitStatus {
+        let sent = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(sent.success());
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for quire") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "quire did not stop within {within:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// SIGKILL: no shutdown handling, no lease release — a crash.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

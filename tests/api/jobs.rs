@@ -150,6 +150,18 @@ async fn a_job_runs_to_success_and_shows_its_result_and_links(app: TestApp, _pro
     assert_eq!(job["links"]["self"], format!("/api/v1/jobs/{id}"));
     assert_eq!(job["links"]["cancel"], format!("/api/v1/jobs/{id}/cancel"));
     assert_eq!(job["links"]["events"], format!("/api/v1/jobs/{id}/events"));
+
+    let spec: Value = app.get("/openapi.json").await.json().await.unwrap();
+    for path in [
+        "/api/v1/jobs",
+        "/api/v1/jobs/{id}",
+        "/api/v1/jobs/{id}/cancel",
+        "/api/v1/jobs/{id}/events",
+        "/api/v1/jobs/cleanup",
+    ] {
+        assert!(spec["paths"][path].is_object(), "{path} is documented");
+    }
+    assert!(spec["components"]["schemas"]["JobResponse"].is_object());
 }
 
 async fn a_failing_handler_is_retried_with_growing_delays_then_failed_with_its_error(

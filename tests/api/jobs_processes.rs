@@ -15,6 +15,7 @@ use crate::on_both_databases;
 on_both_databases!(
     a_job_of_a_killed_server_is_reclaimed_after_its_lease_and_succeeds_without_duplicate_side_effects,
     the_event_stream_of_a_job_run_by_another_process_shows_progress_and_ends_with_the_terminal_state,
+    a_worker_asked_to_stop_puts_its_unfinished_job_back_without_counting_the_attempt,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -180,6 +181,29 @@ async fn the_event_stream_of_a_job_run_by_another_process_shows_progress_and_end
     assert_eq!(last.data["status"], "succeeded");
     // The job really ran elsewhere: this process has no handler for it.
     assert!(!app.state.job_registry.contains("test.sleep"));
+    let row = repo::find_job(&app.state.db.pool, &org.org_id, &id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(row.lease_owner.is_none());
+}
+
+async fn a_worker_asked_to_stop_puts_its_unfinished_job_back_without_counting_the_attempt(
+    app: TestApp,
+) {
+    let org = app.create_org("Acme").await;
+    let mut worker = QuireProcess::start(&app, "worker", &["--shutdown-timeout=1"]);
+    let id = app
+        .enqueue(&org, "test.sleep", json!({ "millis": 60_000 }))
+        .await;
+    app.wait_for_status(&org.admin_key, &id, "running", Duration::from_secs(30))
+        .await;
+
+    let stopped = worker.terminate_and_wait(Duration::from_secs(30));
+    assert!(stopped.success(), "the worker exits cleanly: {stopped:?}");
+    let job = app.job(&org.admin_key, &id).await;
+    assert_eq!(job["status"], "queued", "{job}");
+    assert_eq!(job["attempts"], 0, "the interrupted attempt does not count");
     let row = repo::find_job(&app.state.db.pool, &org.org_id, &id)
         .await
         .unwrap()

@@ -17,6 +17,7 @@ on_both_databases!(
     a_renewed_lease_keeps_the_job_from_other_claimers,
     one_organisations_backlog_does_not_delay_another_organisations_single_job,
     a_job_is_not_claimed_before_its_run_at_nor_by_a_worker_without_its_type,
+    a_cancel_requested_during_a_failing_attempt_wins_over_the_retry,
 );
 
 fn types(names: &[&str]) -> Vec<String> {
@@ -221,5 +222,40 @@ async fn a_job_is_not_claimed_before_its_run_at_nor_by_a_worker_without_its_type
             .await
             .is_err(),
         "job type names are checked"
+    );
+}
+
+async fn a_cancel_requested_during_a_failing_attempt_wins_over_the_retry(app: TestApp) {
+    let org = app.create_org("Acme").await;
+    let id = app.enqueue(&org, "q.work", json!({})).await;
+    let db = &app.state.db;
+    repo::claim_next(db, "w", Duration::from_secs(60), &types(&["q.work"]))
+        .await
+        .unwrap()
+        .unwrap();
+    let outcome = repo::request_cancel(&db.pool, &org.org_id, &id)
+        .await
+        .unwrap();
+    assert_eq!(outcome, repo::CancelOutcome::Requested);
+    let retry = Finish::Retry {
+        error: "timeout".into(),
+        run_at: quire::time::now_ms(),
+    };
+    assert!(
+        repo::finish_attempt(&db.pool, &id, "w", &retry)
+            .await
+            .unwrap()
+    );
+    let row = repo::find_job(&db.pool, &org.org_id, &id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.status, "cancelled");
+    assert!(row.completed_at.is_some());
+    assert!(
+        repo::claim_next(db, "w2", Duration::from_secs(60), &types(&["q.work"]))
+            .await
+            .unwrap()
+            .is_none()
     );
 }
