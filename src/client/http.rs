@@ -185,7 +185,9 @@ impl ApiClient {
         path: &str,
         body: &B,
     ) -> ClientResult<(StatusCode, T)> {
-        let response = self.send(self.request(Method::POST, path).json(body)).await?;
+        let response = self
+            .send(self.request(Method::POST, path).json(body))
+            .await?;
         let status = response.status();
         let value = response
             .json()
@@ -232,11 +234,13 @@ impl ApiClient {
             Some(e) if e.eq_ignore_ascii_case("csv") => "text/csv",
             _ => "application/octet-stream",
         };
-        let part =
-            reqwest::multipart::Part::stream_with_length(reqwest::Body::wrap_stream(stream), length)
-                .file_name(name)
-                .mime_str(mime)
-                .map_err(|e| ClientError::Other(e.to_string()))?;
+        let part = reqwest::multipart::Part::stream_with_length(
+            reqwest::Body::wrap_stream(stream),
+            length,
+        )
+        .file_name(name)
+        .mime_str(mime)
+        .map_err(|e| ClientError::Other(e.to_string()))?;
         let mut form = reqwest::multipart::Form::new();
         for (key, value) in fields {
             form = form.text(key.to_string(), value.clone());

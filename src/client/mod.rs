@@ -195,11 +195,14 @@ async fn run_inner(data_dir: &Path, command: ClientCommand) -> ClientResult<i32>
         data_dir: data_dir.to_path_buf(),
     };
     match command {
-        ClientCommand::Workspace(_, WorkspaceCommand::Create {
-            name,
-            backend,
-            description,
-        }) => workspace::create(&ctx, &name, backend, description.as_deref()).await,
+        ClientCommand::Workspace(
+            _,
+            WorkspaceCommand::Create {
+                name,
+                backend,
+                description,
+            },
+        ) => workspace::create(&ctx, &name, backend, description.as_deref()).await,
         ClientCommand::Workspace(_, WorkspaceCommand::List) => workspace::list(&ctx).await,
         ClientCommand::Upload(a) => upload::run(&ctx, &a.bundle, &a.workspace).await,
         ClientCommand::Ask(a) => runs::ask(&ctx, &a).await,

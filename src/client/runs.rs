@@ -90,7 +90,21 @@ pub async fn ask(ctx: &Context, args: &AskArgs) -> ClientResult<i32> {
     if let Some(c) = args.concurrency {
         body["concurrency"] = json!(c);
     }
-    let (_, started): (_, Started) = ctx.api.post("/api/v1/questions/execute", &body).await?;
+    let (_, started): (_, Started) = ctx
+        .api
+        .post("/api/v1/questions/execute", &body)
+        .await
+        .map_err(|e| match e {
+            ClientError::Server {
+                status: 404,
+                ref message,
+                ..
+            } if message == "route not found" => ClientError::Usage(format!(
+                "the server at {} does not run question sets (it is older than this quire)",
+                ctx.api.base_url()
+            )),
+            other => other,
+        })?;
     remember_last_run(ctx, &started.job_id);
     println!(
         "run {}: {} question(s) from {} on workspace \"{}\"",
@@ -406,7 +420,14 @@ pub async fn compare(ctx: &Context, before: &str, after: &str) -> ClientResult<i
         print!(
             "{}",
             table(
-                &["question", "change", "before", "after", "Δ confidence", "answer changed"],
+                &[
+                    "question",
+                    "change",
+                    "before",
+                    "after",
+                    "Δ confidence",
+                    "answer changed"
+                ],
                 &flips
             )
         );

@@ -87,7 +87,9 @@ pub async fn run(ctx: &Context, bundle: &Path, wanted: &str) -> ClientResult<i32
     let ws = match workspace::find(ctx, wanted).await? {
         Some(ws) => ws,
         None if uuid::Uuid::parse_str(wanted).is_ok() => {
-            return Err(ClientError::Usage(format!("no workspace has the id {wanted}")));
+            return Err(ClientError::Usage(format!(
+                "no workspace has the id {wanted}"
+            )));
         }
         None => {
             let (ws, _) = workspace::create_or_reuse(ctx, wanted, None, None).await?;
@@ -223,10 +225,7 @@ async fn wait_for_indexing(ctx: &Context, workspace_id: &str) -> ClientResult<()
             }
             break;
         }
-        let done = pending
-            .iter()
-            .map(|j| j.progress)
-            .fold(100.0_f64, f64::min);
+        let done = pending.iter().map(|j| j.progress).fold(100.0_f64, f64::min);
         progress.update(done.round() as u64, 100, "");
         tokio::time::sleep(POLL_INTERVAL).await;
     }

@@ -88,7 +88,14 @@ pub async fn list(ctx: &Context) -> ClientResult<i32> {
     print!(
         "{}",
         table(
-            &["id", "name", "backend", "documents", "status", "description"],
+            &[
+                "id",
+                "name",
+                "backend",
+                "documents",
+                "status",
+                "description"
+            ],
             &rows
         )
     );
@@ -96,7 +103,10 @@ pub async fn list(ctx: &Context) -> ClientResult<i32> {
     Ok(0)
 }
 
-async fn all_workspaces(ctx: &Context, name_contains: Option<&str>) -> ClientResult<Vec<Workspace>> {
+async fn all_workspaces(
+    ctx: &Context,
+    name_contains: Option<&str>,
+) -> ClientResult<Vec<Workspace>> {
     let mut out = Vec::new();
     let mut offset = 0u64;
     loop {
