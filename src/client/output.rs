@@ -134,11 +134,7 @@ impl Progress {
                 bar.set_message(message.to_owned());
             }
             None => {
-                let step = if total == 0 {
-                    0
-                } else {
-                    position.min(total) * 10 / total
-                };
+                let step = (position.min(total) * 10).checked_div(total).unwrap_or(0);
                 let changed = self.last_message.as_deref() != Some(message);
                 if self.last_step != Some(step) || changed {
                     let line = if self.unit == "%" {
