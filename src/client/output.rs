@@ -77,9 +77,13 @@ impl Progress {
     pub fn new(label: &str, total: u64, unit: &str) -> Self {
         let bar = std::io::stdout().is_terminal().then(|| {
             let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stdout());
-            let template = format!(
-                "{{prefix}} [{{bar:32.cyan/blue}}] {{pos}}/{{len}} {unit} {{msg}} ({{elapsed}})"
-            );
+            let template = if unit == "%" {
+                "{prefix} [{bar:32.cyan/blue}] {pos}% {msg} ({elapsed})".to_owned()
+            } else {
+                format!(
+                    "{{prefix}} [{{bar:32.cyan/blue}}] {{pos}}/{{len}} {unit} {{msg}} ({{elapsed}})"
+                )
+            };
             let style = ProgressStyle::with_template(&template)
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> ");

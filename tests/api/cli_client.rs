@@ -612,3 +612,164 @@ async fn compare_exits_1_and_lists_a_question_that_went_from_pass_to_fail() {
     assert!(row.contains("pass → fail"), "{row}");
     assert!(run.stdout.contains("1 pass→fail"), "{}", run.stdout);
 }
+
+// ---- The client side of question runs, against a stand-in that speaks the contract. ----
+
+/// A stand-in for the question-run endpoints as the contract of issue 7 describes them:
+/// one workspace `procurement`, every run has the same two results (one pass, one fail),
+/// and compare reports one pass → fail.
+async fn contract_stand_in() -> (String, tokio::task::JoinHandle<()>) {
+    use axum::Json;
+    use axum::extract::{Path as UrlPath, Query};
+    use axum::routing::{get, post};
+    use std::collections::HashMap;
+
+    let workspace = json!({ "id": "01a20000-0000-7000-8000-000000000001", "name": "procurement",
+        "backend": "embedded", "status": "ready", "document_count": 3 });
+    let ws_list = workspace.clone();
+    let router = axum::Router::new()
+        .route(
+            "/api/v1/workspaces",
+            get(move || {
+                let w = ws_list.clone();
+                async move { Json(json!({ "items": [w], "total": 1, "limit": 200, "offset": 0 })) }
+            }),
+        )
+        .route(
+            "/api/v1/questions/execute",
+            post(|Json(body): Json<Value>| async move {
+                assert_eq!(body["question_set"]["format"], "yaml");
+                assert!(body["question_set"]["content"].as_str().is_some_and(|c| c.contains("tests:")));
+                (
+                    axum::http::StatusCode::ACCEPTED,
+                    Json(json!({ "job_id": "run-1", "status": "queued", "total_questions": 2,
+                        "links": { "status": "/api/v1/questions/jobs/run-1" } })),
+                )
+            }),
+        )
+        .route(
+            "/api/v1/questions/jobs/{id}",
+            get(|UrlPath(id): UrlPath<String>| async move {
+                Json(json!({ "id": id, "status": "succeeded", "progress": 100.0, "total": 2,
+                    "answered": 2, "passed": 1, "failed": 1, "pass_rate": 0.5, "threshold": 0.8 }))
+            }),
+        )
+        .route(
+            "/api/v1/questions/jobs/{id}/results",
+            get(|Query(q): Query<HashMap<String, String>>| async move {
+                use axum::response::IntoResponse;
+                if q.get("format").map(String::as_str) == Some("csv") {
+                    return "question_id,question,response\r\nlaw,Governing law?,England and Wales\r\n"
+                        .into_response();
+                }
+                Json(json!({ "items": [
+                    { "question_id": "law", "question": "Governing law?", "response": "This Agreement shall be governed by the laws of England and Wales, and nothing else at all.",
+                      "confidence_score": 1.0, "success": true, "fragments_found": [], "fragments_missing": [], "processing_time": 3, "sources": [], "error": null },
+                    { "question_id": "term", "question": "Term?", "response": "Clause 1 Term.",
+                      "confidence_score": 0.25, "success": false, "fragments_found": [], "fragments_missing": ["24 months"], "processing_time": 2, "sources": [], "error": null }
+                ], "total": 2, "limit": 200, "offset": 0 }))
+                .into_response()
+            }),
+        )
+        .route(
+            "/api/v1/questions/jobs/{a}/compare/{b}",
+            get(|| async {
+                Json(json!({
+                    "per_question": [
+                        { "question_id": "law", "change": "unchanged_pass", "confidence_delta": 0.0, "answer_changed": false },
+                        { "question_id": "term", "change": "pass_to_fail", "before_confidence": 1.0, "after_confidence": 0.25, "confidence_delta": -0.75, "answer_changed": true }
+                    ],
+                    "totals": { "pass_to_fail": 1, "fail_to_pass": 0, "unchanged_pass": 1, "unchanged_fail": 0,
+                                "added": 0, "removed": 0, "pass_rate_before": 1.0, "pass_rate_after": 0.5 }
+                }))
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let handle = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    (url, handle)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ask_prints_the_scored_table_and_exits_1_when_the_pass_rate_is_under_the_threshold() {
+    let (url, server) = contract_stand_in().await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("QUIRE_URL", url.as_str()), ("QUIRE_API_KEY", "qk_x")];
+    let run = run_quire(
+        &[
+            "ask",
+            "--workspace",
+            "procurement",
+            "--questions",
+            SAMPLE_YAML,
+        ],
+        &env,
+        dir.path(),
+    )
+    .await;
+    run.assert_code(1);
+    assert!(
+        run.stdout.contains("run run-1: 2 question(s)"),
+        "{}",
+        run.stdout
+    );
+    let law = line_of(&run.stdout, "law");
+    assert!(law.contains("pass") && law.contains("1.00"), "{law}");
+    assert!(
+        law.ends_with('…') && law.contains("This Agreement shall be governed"),
+        "60 characters of the answer: {law}"
+    );
+    let term = line_of(&run.stdout, "term");
+    assert!(term.contains("FAIL") && term.contains("0.25"), "{term}");
+    assert!(
+        run.stdout
+            .contains("1 passed, 1 failed; pass rate 50.0% (threshold 80.0%)"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stderr.contains("under the threshold"), "{}", run.stderr);
+    assert_plain_text(&run.stdout);
+
+    // `last` is the run just made; csv is passed through as the server wrote it.
+    let csv = run_quire(&["results", "last", "--format", "csv"], &env, dir.path()).await;
+    csv.assert_code(0);
+    assert!(
+        csv.stdout.starts_with("question_id,question,response"),
+        "{}",
+        csv.stdout
+    );
+    let table = run_quire(&["results", "run-1"], &env, dir.path()).await;
+    table.assert_code(0);
+    assert!(
+        table.stdout.starts_with("run run-1: succeeded"),
+        "{}",
+        table.stdout
+    );
+
+    let compare = run_quire(&["compare", "run-0", "last"], &env, dir.path()).await;
+    compare.assert_code(1);
+    let row = line_of(&compare.stdout, "term");
+    assert!(
+        row.contains("pass → fail") && row.contains("-0.75") && row.contains("yes"),
+        "{row}"
+    );
+    assert!(
+        !compare.stdout.lines().any(|l| l.starts_with("law")),
+        "unchanged questions are not listed"
+    );
+    assert!(
+        compare
+            .stdout
+            .contains("1 pass→fail, 0 fail→pass, 1 unchanged pass"),
+        "{}",
+        compare.stdout
+    );
+    assert!(
+        compare.stdout.contains("pass rate 100.0% → 50.0%"),
+        "{}",
+        compare.stdout
+    );
+    server.abort();
+}
