@@ -165,3 +165,35 @@ impl Progress {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_columns_are_padded_to_their_widest_cell_and_lines_have_no_trailing_space() {
+        let out = table(
+            &["id", "verdict"],
+            &[
+                vec!["a/long/path.pdf".into(), "accepted".into()],
+                vec!["x.csv".into(), String::new()],
+            ],
+        );
+        assert_eq!(
+            out,
+            "id               verdict\n\
+             ---------------  --------\n\
+             a/long/path.pdf  accepted\n\
+             x.csv\n"
+        );
+    }
+
+    #[test]
+    fn shorten_keeps_short_text_and_cuts_long_text_to_the_limit_on_one_line() {
+        assert_eq!(shorten("net 30\ndays", 60), "net 30 days");
+        let long = "é".repeat(100);
+        let cut = shorten(&long, 60);
+        assert_eq!(cut.chars().count(), 60);
+        assert!(cut.ends_with('…'));
+    }
+}
