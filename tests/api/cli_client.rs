@@ -428,7 +428,7 @@ async fn ask_runs_the_sample_set_and_prints_a_scored_table_with_totals() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the questions server (branch questions)"]
-async fn yaml_json_and_csv_sets_give_the_same_run() {
+async fn the_yaml_and_json_sample_sets_give_the_same_run() {
     let c = Client::start().await;
     let yaml = sample_run(&c, SAMPLE_YAML, &[]).await;
     yaml.assert_code(0);
