@@ -4,6 +4,9 @@ use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::auth::Role;
+use crate::client::{
+    AskArgs, ClientArgs, ClientCommand, CompareArgs, ResultsArgs, UploadArgs, WorkspaceCommand,
+};
 use crate::config::Settings;
 
 #[derive(Debug, Parser)]
@@ -35,6 +38,22 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Create or list workspaces on a running Quire (client).
+    Workspace {
+        #[command(subcommand)]
+        command: WorkspaceCommand,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Upload a bundle into a workspace and print the per-entry report (client).
+    Upload(UploadArgs),
+    /// Run a question set against a workspace and print the scored results (client).
+    /// Exits 1 when the pass rate is under the threshold.
+    Ask(AskArgs),
+    /// Print or export a run's results (client).
+    Results(ResultsArgs),
+    /// Compare two runs question by question (client). Exits 1 on any pass → fail.
+    Compare(CompareArgs),
     /// Measure parts of Quire on this machine (diagnostics).
     #[command(hide = true, subcommand)]
     Bench(BenchTarget),
@@ -44,6 +63,32 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "markdown")]
         format: SettingsFormat,
     },
+}
+
+impl Command {
+    /// The client subcommands talk to a running server over HTTP and need none of the
+    /// server's settings; this takes them out of the command.
+    pub fn into_client(self) -> Result<ClientCommand, Self> {
+        match self {
+            Self::Workspace { command, client } => Ok(ClientCommand::Workspace(client, command)),
+            Self::Upload(a) => Ok(ClientCommand::Upload(a)),
+            Self::Ask(a) => Ok(ClientCommand::Ask(a)),
+            Self::Results(a) => Ok(ClientCommand::Results(a)),
+            Self::Compare(a) => Ok(ClientCommand::Compare(a)),
+            other => Err(other),
+        }
+    }
+
+    pub fn is_client(&self) -> bool {
+        matches!(
+            self,
+            Self::Workspace { .. }
+                | Self::Upload(_)
+                | Self::Ask(_)
+                | Self::Results(_)
+                | Self::Compare(_)
+        )
+    }
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -158,6 +203,9 @@ pub enum BenchTarget {
 /// naming the environment variable, e.g. `PORT: 'abc' is not a port number (0-65535)`.
 pub fn parse() -> Cli {
     match Cli::try_parse() {
+        // Client subcommands use only the data directory (for the admin key): a server
+        // setting that would not validate must not stop them.
+        Ok(cli) if cli.command.is_client() => cli,
         Ok(cli) => match cli.settings.validate() {
             Ok(()) => cli,
             Err(e) => exit_with_config_error(&e.to_string()),
@@ -165,7 +213,10 @@ pub fn parse() -> Cli {
         Err(e) => match e.kind() {
             ErrorKind::DisplayHelp
             | ErrorKind::DisplayVersion
-            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => e.exit(),
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            // Usage mistakes get clap's own message, which lists what is missing.
+            | ErrorKind::MissingRequiredArgument
+            | ErrorKind::MissingSubcommand => e.exit(),
             _ => exit_with_config_error(&one_line(&e)),
         },
     }

@@ -5,6 +5,7 @@ pub mod app;
 pub mod auth;
 pub mod backends;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod db;
 pub mod docs;

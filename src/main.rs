@@ -14,6 +14,10 @@ fn main() {
     // A .env file supplies defaults; the real environment always wins.
     let _ = dotenvy::dotenv();
     let cli = cli::parse();
+    let cli = match cli.command.into_client() {
+        Ok(command) => std::process::exit(run_client(&cli.settings.data_dir, command)),
+        Err(command) => cli::Cli { command, ..cli },
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -39,6 +43,21 @@ fn main() {
         }
     });
     std::process::exit(code);
+}
+
+/// A client subcommand: no logging set up (its output is for people and scripts), a
+/// small runtime, and the exit code it chose.
+fn run_client(data_dir: &std::path::Path, command: quire::client::ClientCommand) -> i32 {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(quire::client::run(data_dir, command)),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            2
+        }
+    }
 }
 
 async fn run(cli: cli::Cli) -> anyhow::Result<()> {
@@ -88,6 +107,11 @@ async fn run(cli: cli::Cli) -> anyhow::Result<()> {
             tracing::info!("stopped");
             Ok(())
         }
+        Command::Workspace { .. }
+        | Command::Upload(_)
+        | Command::Ask(_)
+        | Command::Results(_)
+        | Command::Compare(_) => anyhow::bail!("client subcommands run before the server's setup"),
         Command::Admin { command } => run_admin(cli.settings, command).await,
         Command::Bench(cli::BenchTarget::Jobs(args)) => {
             quire::jobs::bench::run(&cli.settings, args).await
