@@ -34,9 +34,19 @@ use crate::jobs::{JobRegistry, WorkerConfig, WorkerPool};
 use crate::ratelimit::{RateLimiter, rate_limit};
 use crate::storage::Storage;
 
-/// Everything a handler may need, cheap to clone.
+/// Everything a handler may need. Cloned for every request and middleware, so it is one
+/// `Arc`: a clone is a single atomic increment.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppStateInner>);
+
+impl std::ops::Deref for AppState {
+    type Target = AppStateInner;
+    fn deref(&self) -> &AppStateInner {
+        &self.0
+    }
+}
+
+pub struct AppStateInner {
     pub settings: Arc<Settings>,
     pub db: Db,
     pub metrics: MetricsHandle,
@@ -96,7 +106,7 @@ impl AppState {
         let job_registry = job_registry
             .register(UPLOAD_JOB_TYPE, ProcessUpload(late.clone()))
             .register(EMBED_JOB_TYPE, EmbedDocuments(late.clone()));
-        let state = Self {
+        let state = Self(Arc::new(AppStateInner {
             settings: Arc::new(settings),
             db,
             metrics: MetricsHandle::install()?,
@@ -108,7 +118,7 @@ impl AppState {
             shutdown: CancellationToken::new(),
             job_registry: Arc::new(job_registry),
             backends,
-        };
+        }));
         // Set once, here, right after creation: `set` cannot fail.
         let _ = late.0.set(state.clone());
         Ok(state)
