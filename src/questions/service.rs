@@ -547,7 +547,10 @@ async fn open_thread_with_retries(
     let started = Instant::now();
     let mut retry = 0;
     loop {
-        match state.backends.open_thread(ws, &thread_prefix(run_id)).await {
+        let permit = state.ask_limits.acquire(kind_of(ws)).await;
+        let opened = state.backends.open_thread(ws, &thread_prefix(run_id)).await;
+        drop(permit);
+        match opened {
             Ok(r) => return Ok(r),
             Err(e) if e.is_transient() && started.elapsed() < policy.budget => {
                 retry += 1;
@@ -573,6 +576,7 @@ async fn close_run_threads(env: &RunEnv) {
         }
     };
     for thread in open {
+        let _permit = env.state.ask_limits.acquire(env.kind).await;
         if let Err(e) = threads::close(&env.state, &env.ws, &thread).await {
             tracing::warn!(error = %e, job.id = %env.run_id, "could not close a thread of the run");
         }
@@ -706,9 +710,12 @@ async fn ask_one(env: &RunEnv, position: usize, repeat: i64) -> Outcome {
     }
     if let Some(thread) = &own_thread
         && !env.settings.keep_threads
-        && let Err(e) = threads::close(&env.state, &env.ws, thread).await
     {
-        tracing::warn!(error = %e, "could not close a question's thread");
+        // Closing is a call to the backend too: it counts against the backend's limit.
+        let _permit = env.state.ask_limits.acquire(env.kind).await;
+        if let Err(e) = threads::close(&env.state, &env.ws, thread).await {
+            tracing::warn!(error = %e, "could not close a question's thread");
+        }
     }
     if let Some(obj) = details.as_object_mut() {
         obj.insert("attempts".into(), json!(attempts));
