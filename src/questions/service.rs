@@ -128,6 +128,7 @@ pub async fn start_run(
             "the run has no questions",
         ));
     }
+    let total = questions.len() as i64;
     let kind = kind_of(&ws);
     if !state.backends.is_available(kind) {
         return Err(crate::workspaces::service::backend_error(
@@ -137,15 +138,34 @@ pub async fn start_run(
             ),
         ));
     }
-    let settings_json =
-        serde_json::to_value(&settings).map_err(|e| ApiError::Internal(e.into()))?;
+    let job_row = record_run(state, &ws, questions, set_id, &settings).await?;
+    Ok(ExecuteAccepted {
+        links: execute_links(&job_row.id),
+        job_id: job_row.id,
+        status: "queued".into(),
+        total_questions: total,
+    })
+}
+
+/// Records a run of `questions` on `ws` and its job in one transaction (so no worker
+/// can claim the job before the run exists), then wakes the workers.
+pub async fn record_run(
+    state: &AppState,
+    ws: &WorkspaceRow,
+    questions: Vec<Question>,
+    set_id: Option<String>,
+    settings: &RunSettings,
+) -> Result<JobRow, ApiError> {
+    let pool = &state.db.pool;
+    let total = questions.len() as i64;
+    let settings_json = serde_json::to_value(settings).map_err(|e| ApiError::Internal(e.into()))?;
     let mut job = NewJob::new(
-        &principal.org_id,
+        &ws.org_id,
         RUN_JOB_TYPE,
-        json!({ "workspace_id": ws.id, "question_set_id": set_id, "settings": settings_json }),
+        json!({ "workspace_id": ws.id, "question_set_id": set_id, "total": total,
+                "settings": settings_json }),
     );
     job.workspace_id = Some(ws.id.clone());
-    let total = questions.len() as i64;
     let mut tx = pool.begin().await?;
     let job_row = crate::jobs::enqueue_in(&mut tx, job)
         .await
@@ -154,7 +174,7 @@ pub async fn start_run(
         &mut *tx,
         &RunRow {
             id: job_row.id.clone(),
-            org_id: principal.org_id.clone(),
+            org_id: ws.org_id.clone(),
             workspace_id: ws.id.clone(),
             question_set_id: set_id,
             questions: questions_json(&questions)?,
@@ -169,12 +189,7 @@ pub async fn start_run(
     .await?;
     tx.commit().await?;
     crate::jobs::announce(&state.db).await;
-    Ok(ExecuteAccepted {
-        links: execute_links(&job_row.id),
-        job_id: job_row.id,
-        status: "queued".into(),
-        total_questions: total,
-    })
+    Ok(job_row)
 }
 
 /// A run of the organisation with its job; `404` for anything else.

@@ -15,7 +15,8 @@ use crate::helpers::{Backend, TestApp, TestOrg, assert_error_envelope};
 use crate::on_both_databases;
 use crate::question_sets::{SET_CSV, SET_JSON, SET_YAML, create_set_from_file};
 
-on_both_databases!(
+// Tests poll runs; the default rate limit (1,000 requests an hour) is not what they test.
+on_both_databases!(flags = ["--rate-limit-enabled=false"];
     json_csv_and_promptfoo_yaml_versions_of_one_set_give_the_same_run,
     the_embedded_backend_answers_the_governing_law_of_the_contract_with_full_confidence,
     a_question_about_csv_documents_is_answered_only_from_csv_documents,
@@ -107,7 +108,7 @@ pub async fn finished_run(app: &TestApp, key: &str, id: &str) -> Value {
             return run;
         }
         assert!(Instant::now() < deadline, "run {id} did not finish: {run}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -687,7 +688,7 @@ async fn app_with_double(backend: Backend, extra: &[&str]) -> Option<(TestDouble
     let double = TestDouble::start().await.unwrap();
     let url = format!("--anythingllm-url=http://{}", double.addr());
     let key = format!("--anythingllm-api-key={}", double.api_key());
-    let mut flags = vec![url.as_str(), key.as_str()];
+    let mut flags = vec![url.as_str(), key.as_str(), "--rate-limit-enabled=false"];
     flags.extend_from_slice(extra);
     let app = TestApp::spawn_with(backend, &flags).await?;
     Some((double, app))
@@ -727,7 +728,19 @@ async fn a_run_against_the_anythingllm_double_passes_and_closes_its_threads(back
     let org = app.create_org("Acme").await;
     let key = &org.admin_key;
     let ws = contract_workspace(&app, &org, "anythingllm").await;
-    let set = create_set_from_file(&app, key, "json", SET_JSON).await;
+    // The double quotes the sentences that share words with the question.
+    let set = crate::question_sets::create_set(
+        &app,
+        key,
+        json!({ "name": "double", "questions": [
+            {"id": "gov-law", "text": "Which laws govern this Agreement?",
+             "expected_fragments": ["England and Wales"],
+             "assertions": [{"type": "source", "value": "msa.pdf"}]},
+            {"id": "cap", "text": "What is the liability cap?"},
+            {"id": "chair", "text": "What does an office chair cost?", "doc_types": ["csv"]}
+        ] }),
+    )
+    .await;
     let id = execute(
         &app,
         key,
@@ -780,7 +793,7 @@ async fn with_the_doubles_faults_on_a_run_slows_down_and_retries_instead_of_fail
     let ws = contract_workspace(&app, &org, "anythingllm").await;
     let questions: Vec<Value> = (0..10)
         .map(|i| {
-            json!({ "id": format!("q{i}"), "text": "What is the governing law?",
+            json!({ "id": format!("q{i}"), "text": "Which laws govern this Agreement?",
                          "expected_fragments": ["England and Wales"] })
         })
         .collect();
