@@ -261,8 +261,9 @@ pub async fn run_counts(
     run_id: &str,
     repeats: i64,
 ) -> sqlx::Result<(i64, i64)> {
+    // SUM of a BIGINT is NUMERIC on PostgreSQL: cast it back for the `Any` driver.
     let (answered, passed): (i64, Option<i64>) = sqlx::query_as(
-        "SELECT COUNT(*), SUM(ok) FROM (\
+        "SELECT COUNT(*), CAST(SUM(ok) AS BIGINT) FROM (\
            SELECT question_id, COUNT(*) AS n, MIN(success) AS ok FROM question_results \
            WHERE run_id = $1 AND org_id = $2 GROUP BY question_id) per_question \
          WHERE n >= $3",
