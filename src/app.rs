@@ -31,6 +31,8 @@ use crate::http::{
     track_metrics,
 };
 use crate::jobs::{JobRegistry, WorkerConfig, WorkerPool};
+use crate::questions::pacing::BackendLimits;
+use crate::questions::service::{RUN_JOB_TYPE, RunQuestions};
 use crate::ratelimit::{RateLimiter, rate_limit};
 use crate::storage::Storage;
 
@@ -62,6 +64,8 @@ pub struct AppStateInner {
     pub job_registry: Arc<JobRegistry>,
     /// The workspace backends (embedded engine, and AnythingLLM when configured).
     pub backends: Arc<Backends>,
+    /// Questions in flight per backend, shared by every question run of this process.
+    pub ask_limits: Arc<BackendLimits>,
 }
 
 /// The application state for job handlers, which are registered before the state
@@ -97,6 +101,7 @@ impl AppState {
         db.migrate().await?;
         let storage = Storage::from_settings(&settings)?;
         let settings_jwt_algorithm = settings.jwt_algorithm;
+        let settings_backend_limit = settings.backend_max_concurrency;
         let rate_limiter = RateLimiter::from_settings(&settings)?;
         let backends = Arc::new(Backends {
             anythingllm: AnythingLlmBackend::from_settings(&settings)?,
@@ -105,7 +110,8 @@ impl AppState {
         let late = LateState::default();
         let job_registry = job_registry
             .register(UPLOAD_JOB_TYPE, ProcessUpload(late.clone()))
-            .register(EMBED_JOB_TYPE, EmbedDocuments(late.clone()));
+            .register(EMBED_JOB_TYPE, EmbedDocuments(late.clone()))
+            .register(RUN_JOB_TYPE, RunQuestions(late.clone()));
         let state = Self(Arc::new(AppStateInner {
             settings: Arc::new(settings),
             db,
@@ -118,6 +124,7 @@ impl AppState {
             shutdown: CancellationToken::new(),
             job_registry: Arc::new(job_registry),
             backends,
+            ask_limits: Arc::new(BackendLimits::new(settings_backend_limit)),
         }));
         // Set once, here, right after creation: `set` cannot fail.
         let _ = late.0.set(state.clone());
@@ -246,6 +253,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::api_keys::router())
         .merge(crate::orgs::router())
         .merge(crate::jobs::routes::router())
+        .merge(crate::questions::router())
 }
 
 pub fn build_router(state: AppState) -> Router {

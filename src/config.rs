@@ -265,6 +265,10 @@ pub struct Settings {
     #[arg(long, env = "ANYTHINGLLM_TIMEOUT", default_value = "30", value_parser = positive_u32, global = true)]
     pub anythingllm_timeout: u32,
 
+    /// Questions asked at once of one backend (AnythingLLM, embedded), shared by every question run of this process.
+    #[arg(long, env = "BACKEND_MAX_CONCURRENCY", default_value = "8", value_parser = positive_u32, global = true)]
+    pub backend_max_concurrency: u32,
+
     /// Characters per chunk of the embedded engine.
     #[arg(long, env = "CHUNK_SIZE", default_value = "1000", value_parser = positive_u32, global = true)]
     pub chunk_size: u32,

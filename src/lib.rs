@@ -16,6 +16,7 @@ pub mod health;
 pub mod http;
 pub mod jobs;
 pub mod orgs;
+pub mod questions;
 pub mod ratelimit;
 pub mod storage;
 pub mod telemetry;

@@ -116,6 +116,9 @@ async fn run(cli: cli::Cli) -> anyhow::Result<()> {
         Command::Bench(cli::BenchTarget::Jobs(args)) => {
             quire::jobs::bench::run(&cli.settings, args).await
         }
+        Command::Bench(cli::BenchTarget::Questions(args)) => {
+            quire::questions::bench::run(&cli.settings, args).await
+        }
         Command::Worker => {
             let state = AppState::initialise(cli.settings).await?;
             let stop = shutdown_signal();

@@ -32,6 +32,7 @@ const REDOC_JS: &[u8] = include_bytes!("../../assets/redoc/redoc.standalone.js")
         (name = "api-keys", description = "API keys for programs"),
         (name = "organisations", description = "The caller's organisation"),
         (name = "jobs", description = "Background jobs: state, progress, cancel, live events"),
+        (name = "questions", description = "Question sets, scored runs, results and exports, comparisons, baselines"),
     )
 )]
 pub struct ApiDoc;

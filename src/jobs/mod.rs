@@ -66,6 +66,34 @@ pub enum EnqueueError {
 /// Adds a job to the queue and wakes workers: this process's at once, other processes'
 /// through PostgreSQL `NOTIFY` (SQLite workers elsewhere find it at their next poll).
 pub async fn enqueue(db: &Db, job: NewJob) -> Result<JobRow, EnqueueError> {
+    let row = insert(&db.pool, job).await?;
+    announce(db).await;
+    Ok(row)
+}
+
+/// Adds a job inside the caller's transaction, so rows that describe the job (a
+/// question run, say) commit together with it and no worker can claim the job before
+/// they exist. Call [`announce`] after the commit.
+pub async fn enqueue_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    job: NewJob,
+) -> Result<JobRow, EnqueueError> {
+    insert(&mut **tx, job).await
+}
+
+/// Wakes workers after jobs were committed with [`enqueue_in`].
+pub async fn announce(db: &Db) {
+    signals::wake_workers();
+    if let Err(e) = repo::notify_workers(db).await {
+        // The job is stored; other processes will find it at their next poll.
+        tracing::warn!(error = %e, "could not notify other workers of a new job");
+    }
+}
+
+async fn insert<'e, E>(exec: E, job: NewJob) -> Result<JobRow, EnqueueError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
     if !model::is_valid_job_type(&job.job_type) {
         return Err(EnqueueError::InvalidJobType(job.job_type));
     }
@@ -75,7 +103,7 @@ pub async fn enqueue(db: &Db, job: NewJob) -> Result<JobRow, EnqueueError> {
     let id = uuid::Uuid::now_v7().to_string();
     let payload = job.payload.to_string();
     let row = repo::insert_job(
-        &db.pool,
+        exec,
         repo::InsertJob {
             id: &id,
             org_id: &job.org_id,
@@ -87,10 +115,5 @@ pub async fn enqueue(db: &Db, job: NewJob) -> Result<JobRow, EnqueueError> {
         },
     )
     .await?;
-    signals::wake_workers();
-    if let Err(e) = repo::notify_workers(db).await {
-        // The job is stored; other processes will find it at their next poll.
-        tracing::warn!(error = %e, "could not notify other workers of a new job");
-    }
     Ok(row)
 }

@@ -30,6 +30,16 @@ pub async fn open(state: &AppState, ws: &WorkspaceRow, name: &str) -> Result<Thr
         .open_thread(ws, name)
         .await
         .map_err(backend_error)?;
+    Ok(record(state, ws, name, backend_ref).await?)
+}
+
+/// Records a thread opened on the backend (`backend_ref`, `None` for the embedded one).
+pub async fn record(
+    state: &AppState,
+    ws: &WorkspaceRow,
+    name: &str,
+    backend_ref: Option<String>,
+) -> sqlx::Result<ThreadRow> {
     let row = ThreadRow {
         id: uuid::Uuid::now_v7().to_string(),
         org_id: ws.org_id.clone(),
@@ -141,4 +151,29 @@ pub async fn close(
         .execute(&state.db.pool)
         .await?;
     Ok(())
+}
+
+/// Open threads of `ws` whose name starts with `prefix` (e.g. every thread of one
+/// question run, those of crashed attempts included).
+pub async fn open_threads_named(
+    state: &AppState,
+    ws: &WorkspaceRow,
+    prefix: &str,
+) -> sqlx::Result<Vec<ThreadRow>> {
+    let pattern = format!(
+        "{}%",
+        prefix
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
+    sqlx::query_as(
+        "SELECT id, org_id, workspace_id, name, backend_ref, created_at, closed_at FROM threads \
+         WHERE org_id = $1 AND workspace_id = $2 AND closed_at IS NULL AND name LIKE $3 ESCAPE '\\'",
+    )
+    .bind(&ws.org_id)
+    .bind(&ws.id)
+    .bind(pattern)
+    .fetch_all(&state.db.pool)
+    .await
 }

@@ -17,6 +17,8 @@ mod foundation;
 mod jobs;
 mod jobs_processes;
 mod jobs_queue;
+mod question_sets;
+mod questions;
 mod rate_limits;
 mod sample;
 mod serve;

@@ -14,6 +14,7 @@ use crate::on_both_databases;
 
 on_both_databases!(
     another_organisations_principal_gets_404_on_every_tenant_route_and_nothing_changes,
+    runs_cannot_use_or_compare_with_another_organisations_workspaces_sets_or_runs,
     lists_never_show_another_organisations_rows,
     organisation_routes_only_see_and_change_the_callers_organisation,
 );
@@ -23,12 +24,44 @@ on_both_databases!(
 enum Fixture {
     User,
     ApiKey,
+    QuestionSet,
+    /// A finished question run (its id is the job's).
+    QuestionRun,
+    Workspace,
 }
 
 impl Fixture {
     /// Creates one row in `owner`'s organisation; returns its id.
     async fn create(self, app: &TestApp, owner: &TestOrg) -> String {
         let (path, body) = match self {
+            Fixture::QuestionRun => {
+                let ws = crate::documents::create_workspace(
+                    app,
+                    owner,
+                    &format!("runs {}", uuid::Uuid::now_v7()),
+                )
+                .await;
+                let id = crate::questions::execute(
+                    app,
+                    &owner.admin_key,
+                    json!({ "workspace_id": ws, "questions": [{"text": "Why?"}] }),
+                )
+                .await;
+                crate::questions::finished_run(app, &owner.admin_key, &id).await;
+                return id;
+            }
+            Fixture::Workspace => {
+                return crate::documents::create_workspace(
+                    app,
+                    owner,
+                    &format!("tenant {}", uuid::Uuid::now_v7()),
+                )
+                .await;
+            }
+            Fixture::QuestionSet => (
+                "/api/v1/question-sets",
+                json!({ "name": "tenant set", "questions": [{"text": "Why?"}] }),
+            ),
             Fixture::User => (
                 "/api/v1/users",
                 json!({ "email": unique_email("tenant"), "role": "member" }),
@@ -48,7 +81,29 @@ impl Fixture {
 
     /// The row as its owner sees it.
     async fn snapshot(self, app: &TestApp, owner: &TestOrg, id: &str) -> Value {
+        let get = |path: String| async move {
+            app.authed(Method::GET, &path, &owner.admin_key)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        };
         match self {
+            Fixture::QuestionSet => get(format!("/api/v1/question-sets/{id}")).await,
+            Fixture::QuestionRun => {
+                let mut run = get(format!("/api/v1/questions/jobs/{id}")).await;
+                // Changes by itself as time passes.
+                run["estimated_completion"] = Value::Null;
+                let results = get(format!("/api/v1/questions/jobs/{id}/results")).await;
+                json!({ "run": run, "results": results })
+            }
+            Fixture::Workspace => {
+                let mut ws = get(format!("/api/v1/workspaces/{id}")).await;
+                ws["updated_at"] = Value::Null;
+                ws
+            }
             Fixture::User => app
                 .authed(
                     Method::GET,
@@ -116,12 +171,67 @@ const ROUTES: &[TenantRoute] = &[
         body: None,
         fixture: Fixture::ApiKey,
     },
+    TenantRoute {
+        method: "GET",
+        path: "/api/v1/question-sets/{id}",
+        body: None,
+        fixture: Fixture::QuestionSet,
+    },
+    TenantRoute {
+        method: "PUT",
+        path: "/api/v1/question-sets/{id}",
+        body: Some(r#"{"name": "taken over", "questions": [{"text": "Mine?"}]}"#),
+        fixture: Fixture::QuestionSet,
+    },
+    TenantRoute {
+        method: "DELETE",
+        path: "/api/v1/question-sets/{id}",
+        body: None,
+        fixture: Fixture::QuestionSet,
+    },
+    TenantRoute {
+        method: "GET",
+        path: "/api/v1/questions/jobs/{id}",
+        body: None,
+        fixture: Fixture::QuestionRun,
+    },
+    TenantRoute {
+        method: "GET",
+        path: "/api/v1/questions/jobs/{id}/results",
+        body: None,
+        fixture: Fixture::QuestionRun,
+    },
+    TenantRoute {
+        method: "GET",
+        path: "/api/v1/questions/jobs/{id}/results?format=csv",
+        body: None,
+        fixture: Fixture::QuestionRun,
+    },
+    TenantRoute {
+        method: "GET",
+        path: "/api/v1/questions/jobs/{id}/compare/{id}",
+        body: None,
+        fixture: Fixture::QuestionRun,
+    },
+    TenantRoute {
+        method: "POST",
+        path: "/api/v1/jobs/{id}/cancel",
+        body: None,
+        fixture: Fixture::QuestionRun,
+    },
+    TenantRoute {
+        method: "POST",
+        path: "/api/v1/workspaces/{id}/baseline",
+        body: Some(r#"{"run_id": "any"}"#),
+        fixture: Fixture::Workspace,
+    },
 ];
 
 /// Collection routes and the fixture whose rows they list.
 const LISTS: &[(&str, Fixture)] = &[
     ("/api/v1/users?limit=200", Fixture::User),
     ("/api/v1/api-keys?limit=200", Fixture::ApiKey),
+    ("/api/v1/question-sets?limit=200", Fixture::QuestionSet),
 ];
 
 async fn another_organisations_principal_gets_404_on_every_tenant_route_and_nothing_changes(
@@ -163,6 +273,8 @@ async fn lists_never_show_another_organisations_rows(app: TestApp) {
     let intruder = app.create_org("Intruder").await;
     for (path, fixture) in LISTS {
         let id = fixture.create(&app, &owner).await;
+        // The intruder has rows of its own, so an empty list proves nothing.
+        fixture.create(&app, &intruder).await;
         let list: Value = app
             .authed(Method::GET, path, &intruder.admin_key)
             .send()
@@ -216,4 +328,47 @@ async fn organisation_routes_only_see_and_change_the_callers_organisation(app: T
         .unwrap();
     let body = assert_error_envelope(empty, 422, "validation_error").await;
     assert_eq!(body["details"]["field"], "name");
+}
+
+async fn runs_cannot_use_or_compare_with_another_organisations_workspaces_sets_or_runs(
+    app: TestApp,
+) {
+    let owner = app.create_org("Owner").await;
+    let intruder = app.create_org("Intruder").await;
+    let owner_ws = Fixture::Workspace.create(&app, &owner).await;
+    let owner_set = Fixture::QuestionSet.create(&app, &owner).await;
+    let owner_run = Fixture::QuestionRun.create(&app, &owner).await;
+    let intruder_ws = Fixture::Workspace.create(&app, &intruder).await;
+    let intruder_run = Fixture::QuestionRun.create(&app, &intruder).await;
+    let key = &intruder.admin_key;
+    for body in [
+        json!({ "workspace_id": owner_ws, "questions": [{"text": "Why?"}] }),
+        json!({ "workspace_id": intruder_ws, "question_set_id": owner_set }),
+    ] {
+        let response = app
+            .authed(Method::POST, "/api/v1/questions/execute", key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_error_envelope(response, 404, "not_found").await;
+    }
+    for path in [
+        format!("/api/v1/questions/jobs/{intruder_run}/compare/{owner_run}"),
+        format!("/api/v1/questions/jobs/{owner_run}/compare/{intruder_run}"),
+    ] {
+        let response = app.authed(Method::GET, &path, key).send().await.unwrap();
+        assert_error_envelope(response, 404, "not_found").await;
+    }
+    let response = app
+        .authed(
+            Method::POST,
+            &format!("/api/v1/workspaces/{intruder_ws}/baseline"),
+            key,
+        )
+        .json(&json!({ "run_id": owner_run }))
+        .send()
+        .await
+        .unwrap();
+    assert_error_envelope(response, 404, "not_found").await;
 }
