@@ -283,7 +283,11 @@ pub fn with_http_stack(routes: Router, settings: &Settings) -> Router {
     let in_flight = Arc::new(Semaphore::new(settings.max_in_flight_requests as usize));
     Router::new()
         .fallback_service(routes)
-        .layer(cors_layer(&settings.allowed_origins.0))
+        // No configured origins: no CORS layer at all (same-origin needs none).
+        .layer(tower::util::option_layer(
+            (!settings.allowed_origins.0.is_empty())
+                .then(|| cors_layer(&settings.allowed_origins.0)),
+        ))
         .layer(DefaultBodyLimit::max(
             settings.max_request_body_size.0 as usize,
         ))

@@ -1,6 +1,7 @@
 //! Prometheus metrics: request counts and latencies labelled by route template.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{OnceLock, RwLock};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
@@ -42,31 +43,64 @@ impl MetricsHandle {
     }
 }
 
+/// The handles of one (method, route, status): registering labels costs allocations and
+/// a registry lookup, so each combination is registered once and reused.
+#[derive(Clone)]
+struct RouteHandles {
+    requests: metrics::Counter,
+    duration: metrics::Histogram,
+}
+
+/// Route template → (method, status) → handles. Keyed by the template first so a lookup
+/// borrows the `&str` and allocates nothing.
+type HandleMap = HashMap<String, HashMap<(axum::http::Method, u16), RouteHandles>>;
+
+static HANDLES: OnceLock<RwLock<HandleMap>> = OnceLock::new();
+
+fn handles_for(method: &axum::http::Method, endpoint: &str, status: u16) -> RouteHandles {
+    let map = HANDLES.get_or_init(Default::default);
+    let key = (method.clone(), status);
+    if let Ok(read) = map.read()
+        && let Some(found) = read.get(endpoint).and_then(|by| by.get(&key))
+    {
+        return found.clone();
+    }
+    let handles = RouteHandles {
+        requests: metrics::counter!(
+            "api_requests_total",
+            "method" => method.as_str().to_owned(),
+            "endpoint" => endpoint.to_owned(),
+            "status_code" => status.to_string()
+        ),
+        duration: metrics::histogram!(
+            "api_request_duration_seconds",
+            "method" => method.as_str().to_owned(),
+            "endpoint" => endpoint.to_owned()
+        ),
+    };
+    if let Ok(mut write) = map.write() {
+        write
+            .entry(endpoint.to_owned())
+            .or_default()
+            .insert(key, handles.clone());
+    }
+    handles
+}
+
 /// Records `api_requests_total` and `api_request_duration_seconds`. The endpoint label is
 /// the matched route template (`/api/v1/jobs/{id}`), never the raw path, so label
 /// cardinality stays bounded whatever clients send.
 pub async fn track_metrics(req: Request, next: Next) -> Response {
-    let endpoint = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
-    let method = req.method().as_str().to_owned();
+    let endpoint = req.extensions().get::<MatchedPath>().cloned();
+    let method = req.method().clone();
     let started = Instant::now();
     let response = next.run(req).await;
-    let status = response.status().as_u16().to_string();
-    metrics::counter!(
-        "api_requests_total",
-        "method" => method.clone(),
-        "endpoint" => endpoint.clone(),
-        "status_code" => status
-    )
-    .increment(1);
-    metrics::histogram!(
-        "api_request_duration_seconds",
-        "method" => method,
-        "endpoint" => endpoint
-    )
-    .record(started.elapsed().as_secs_f64());
+    let endpoint = endpoint
+        .as_ref()
+        .map(MatchedPath::as_str)
+        .unwrap_or("unmatched");
+    let handles = handles_for(&method, endpoint, response.status().as_u16());
+    handles.requests.increment(1);
+    handles.duration.record(started.elapsed().as_secs_f64());
     response
 }

@@ -200,6 +200,7 @@ pub struct ResultsQuery {
     pub success: Option<bool>,
     /// `json` (a page, default), or `csv` / `xlsx`: a download of every result
     /// (`limit` and `offset` ignored), formula-like cells neutralised.
+    #[param(inline)]
     pub format: Option<ResultsFormat>,
 }
 
