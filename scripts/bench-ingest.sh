@@ -16,7 +16,7 @@ work=$(mktemp -d)
 cleanup() { kill "${QUIRE_PID:-}" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 ./target/release/examples/bench_bundle "$work/bundle.zip" "$FILES" "$PAGES"
-bundle_mb=$(du -m "$work/bundle.zip" | cut -f1)
+bundle_mb=$(unzip -l "$work/bundle.zip" | tail -1 | awk '{printf "%.1f", $1/1e6}')  # inflated
 
 QUIRE_DATA_DIR="$work/data" PORT=18090 LOG_LEVEL=warn RATE_LIMIT_ENABLED=false MAX_FILE_SIZE=2GB \
   MAX_CONCURRENT_JOBS=2 ./target/release/quire serve > "$work/serve.out" 2>&1 & QUIRE_PID=$!
@@ -48,7 +48,7 @@ end=$(date +%s.%N)
 base_s=$(echo "$end - $start" | bc)
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
-echo "bundle: $FILES files ($PAGES pages per PDF), ${bundle_mb} MB zipped; job status $status, $accepted accepted"
+echo "bundle: $FILES files ($PAGES pages per PDF), ${bundle_mb} MB inflated; job status $status, $accepted accepted"
 echo
 echo "| pipeline | seconds | files/s | MB/s | peak RSS |"
 echo "|---|---|---|---|---|"
