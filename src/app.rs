@@ -5,14 +5,13 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderValue, Method, StatusCode, header};
-use axum::middleware::{from_fn, from_fn_with_state};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderValue, Method, header};
+use axum::middleware::from_fn_with_state;
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
-use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -25,11 +24,8 @@ use crate::config::{Secret, Settings};
 use crate::db::{Db, PoolSize};
 use crate::docs::ApiDoc;
 use crate::documents::jobs::{EMBED_JOB_TYPE, EmbedDocuments, ProcessUpload, UPLOAD_JOB_TYPE};
-use crate::error::{ApiError, envelope_response};
-use crate::http::{
-    MetricsHandle, Timeouts, load_shed, request_context, request_timeout, security_headers,
-    track_metrics,
-};
+use crate::error::ApiError;
+use crate::http::{Edge, MetricsHandle, Timeouts, track_metrics_around};
 use crate::jobs::{JobRegistry, WorkerConfig, WorkerPool};
 use crate::questions::pacing::BackendLimits;
 use crate::questions::service::{RUN_JOB_TYPE, RunQuestions};
@@ -262,25 +258,39 @@ pub fn build_router(state: AppState) -> Router {
         .split_for_parts();
     let settings = state.settings.clone();
 
-    // Metrics sit on the inner router so they see the matched route template. The rate
-    // limit sits inside them, so a 429 is counted too; it resolves the principal itself
-    // (handlers then reuse it) and leaves health, metrics and docs alone.
+    // Route-level layers sit on the inner router so they see the matched route template.
     let routes = Router::new()
         .merge(api)
         .merge(crate::docs::router(&openapi))
         .fallback(|| async { ApiError::NotFound("route") })
-        .layer(from_fn_with_state(state.clone(), rate_limit))
-        .layer(from_fn(track_metrics))
+        .layer(from_fn_with_state(state.clone(), route_layers))
         .with_state(state);
 
     with_http_stack(routes, &settings)
+}
+
+/// Metrics and the rate limit, in one layer: metrics see the matched route template and
+/// count a 429 too; the rate limit resolves the principal itself (handlers then reuse
+/// it) and leaves health, metrics and docs alone.
+async fn route_layers(
+    State(state): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    track_metrics_around(req, |req| rate_limit(State(state), req, next)).await
 }
 
 /// Wraps `routes` in the middleware every answer passes through. The stack wraps the
 /// whole router as one service, so every answer — including a 405 or a fallback 404 —
 /// passes through every layer. Layers added last run first.
 pub fn with_http_stack(routes: Router, settings: &Settings) -> Router {
-    let in_flight = Arc::new(Semaphore::new(settings.max_in_flight_requests as usize));
+    let edge = Arc::new(Edge {
+        in_flight: Arc::new(Semaphore::new(settings.max_in_flight_requests as usize)),
+        timeouts: Timeouts {
+            default: settings.request_timeout(),
+            upload: Duration::from_secs(u64::from(settings.upload_timeout)),
+        },
+    });
     Router::new()
         .fallback_service(routes)
         // No configured origins: no CORS layer at all (same-origin needs none).
@@ -291,27 +301,7 @@ pub fn with_http_stack(routes: Router, settings: &Settings) -> Router {
         .layer(DefaultBodyLimit::max(
             settings.max_request_body_size.0 as usize,
         ))
-        .layer(from_fn_with_state(
-            Timeouts {
-                default: settings.request_timeout(),
-                upload: Duration::from_secs(u64::from(settings.upload_timeout)),
-            },
-            request_timeout,
-        ))
-        .layer(CatchPanicLayer::custom(
-            |_panic: Box<dyn std::any::Any + Send>| {
-                tracing::error!("a request handler panicked");
-                envelope_response(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal_error",
-                    "an internal error occurred; quote the correlation_id when reporting it".into(),
-                    None,
-                )
-            },
-        ))
-        .layer(from_fn_with_state(in_flight, load_shed))
-        .layer(from_fn(security_headers))
-        .layer(from_fn(request_context))
+        .layer(from_fn_with_state(edge, crate::http::edge))
 }
 
 fn cors_layer(origins: &[String]) -> CorsLayer {

@@ -91,10 +91,20 @@ fn handles_for(method: &axum::http::Method, endpoint: &str, status: u16) -> Rout
 /// the matched route template (`/api/v1/jobs/{id}`), never the raw path, so label
 /// cardinality stays bounded whatever clients send.
 pub async fn track_metrics(req: Request, next: Next) -> Response {
+    track_metrics_around(req, |req| next.run(req)).await
+}
+
+/// [`track_metrics`] around any inner step, so several route-level concerns can share one
+/// middleware layer (each axum layer costs a boxed future and clones per request).
+pub async fn track_metrics_around<F, Fut>(req: Request, inner: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
     let endpoint = req.extensions().get::<MatchedPath>().cloned();
     let method = req.method().clone();
     let started = Instant::now();
-    let response = next.run(req).await;
+    let response = inner(req).await;
     let endpoint = endpoint
         .as_ref()
         .map(MatchedPath::as_str)

@@ -8,7 +8,7 @@ mod request_context;
 mod security;
 
 pub use json::{ApiJson, parse_json_body};
-pub use metrics::{MetricsHandle, track_metrics};
+pub use metrics::{MetricsHandle, track_metrics, track_metrics_around};
 pub use pagination::{ListParams, Page, Window};
-pub use request_context::{RequestId, current_request_id, request_context};
-pub use security::{Timeouts, load_shed, request_timeout, security_headers};
+pub use request_context::{Edge, RequestId, current_request_id, edge};
+pub use security::Timeouts;

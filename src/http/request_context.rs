@@ -1,12 +1,18 @@
 //! Request id, correlation and the error envelope for framework-made errors.
 
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
 use axum::body::to_bytes;
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
+use futures::FutureExt;
+use tokio::sync::Semaphore;
 use tracing::Instrument;
 
+use super::security::{Timeouts, add_security_headers, is_docs_path};
 use crate::error::{EnvelopeWritten, code_for_status, envelope_response};
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -36,13 +42,31 @@ fn sane_incoming_id(value: &HeaderValue) -> Option<String> {
     ok.then(|| s.to_owned())
 }
 
-pub async fn request_context(mut req: Request, next: Next) -> Response {
+/// What the edge middleware needs: the in-flight budget and the time limits.
+#[derive(Clone)]
+pub struct Edge {
+    pub in_flight: Arc<Semaphore>,
+    pub timeouts: Timeouts,
+}
+
+/// Everything a request passes on its way in and out, in one layer: request id and
+/// correlation span, load shedding, the time limit, panic catching, the error envelope
+/// for framework-made errors, and security headers. One layer instead of six because
+/// each axum `from_fn` layer boxes a future and clones the rest of the stack per request.
+pub async fn edge(State(edge): State<Arc<Edge>>, mut req: Request, next: Next) -> Response {
     let id = req
         .headers()
         .get(REQUEST_ID_HEADER)
         .and_then(sane_incoming_id)
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     req.extensions_mut().insert(RequestId(id.clone()));
+    let path = req.uri().path();
+    let is_docs = is_docs_path(path);
+    let limit = if path.ends_with("/documents/upload") {
+        edge.timeouts.upload
+    } else {
+        edge.timeouts.default
+    };
 
     let span = tracing::info_span!(
         "request",
@@ -52,15 +76,39 @@ pub async fn request_context(mut req: Request, next: Next) -> Response {
         http.status = tracing::field::Empty,
     );
     let started = std::time::Instant::now();
-    let response = CURRENT_REQUEST_ID
+    let permit = edge.in_flight.clone().try_acquire_owned();
+    let mut response = CURRENT_REQUEST_ID
         .scope(id.clone(), async move {
-            let response = next.run(req).await;
+            let response = match permit {
+                // Past MAX_IN_FLIGHT_REQUESTS: answer at once instead of queueing.
+                Err(_) => shed(),
+                Ok(_permit) => {
+                    let run = AssertUnwindSafe(next.run(req)).catch_unwind();
+                    match tokio::time::timeout(limit, run).await {
+                        Ok(Ok(response)) => response,
+                        Ok(Err(_panic)) => {
+                            tracing::error!("a request handler panicked");
+                            envelope_response(
+                                StatusCode::INTERNAL_SERVER_ERROR,
+                                "internal_error",
+                                INTERNAL_MESSAGE.into(),
+                                None,
+                            )
+                        }
+                        Err(_) => envelope_response(
+                            StatusCode::GATEWAY_TIMEOUT,
+                            "timeout",
+                            "the request took longer than allowed".into(),
+                            None,
+                        ),
+                    }
+                }
+            };
             into_envelope_if_needed(response).await
         })
         .instrument(span.clone())
         .await;
 
-    let mut response = response;
     span.record("http.status", response.status().as_u16());
     span.in_scope(|| {
         tracing::info!(
@@ -69,9 +117,26 @@ pub async fn request_context(mut req: Request, next: Next) -> Response {
             "request finished"
         );
     });
+    add_security_headers(response.headers_mut(), is_docs);
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, v);
     }
+    response
+}
+
+const INTERNAL_MESSAGE: &str =
+    "an internal error occurred; quote the correlation_id when reporting it";
+
+fn shed() -> Response {
+    let mut response = envelope_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "service_unavailable",
+        "the server is at capacity; retry shortly".into(),
+        None,
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     response
 }
 
@@ -125,9 +190,7 @@ fn default_message(status: StatusCode) -> String {
         StatusCode::REQUEST_TIMEOUT | StatusCode::GATEWAY_TIMEOUT => {
             "the request took longer than allowed".to_owned()
         }
-        s if s.is_server_error() => {
-            "an internal error occurred; quote the correlation_id when reporting it".to_owned()
-        }
+        s if s.is_server_error() => INTERNAL_MESSAGE.to_owned(),
         s => s
             .canonical_reason()
             .unwrap_or("request failed")
