@@ -55,17 +55,8 @@ pub async fn upload(
 pub async fn finished_upload(app: &TestApp, key: &str, job_id: &str) -> Value {
     for _ in 0..1500 {
         let job: Value = app
-            .authed(
-                Method::GET,
-                &format!("/api/v1/documents/jobs/{job_id}"),
-                key,
-            )
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .get_json(&format!("/api/v1/documents/jobs/{job_id}"), key)
+            .await;
         if ["succeeded", "failed", "cancelled"].contains(&job["status"].as_str().unwrap_or("")) {
             return job;
         }
@@ -78,17 +69,11 @@ pub async fn finished_upload(app: &TestApp, key: &str, job_id: &str) -> Value {
 pub async fn wait_until_embedded(app: &TestApp, key: &str, workspace_id: &str) -> Vec<Value> {
     for _ in 0..1500 {
         let page: Value = app
-            .authed(
-                Method::GET,
+            .get_json(
                 &format!("/api/v1/workspaces/{workspace_id}/documents?limit=200"),
                 key,
             )
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .await;
         let items = page["items"].as_array().unwrap().clone();
         if !items.is_empty() && items.iter().all(|d| d["status"] != "extracted") {
             return items;
@@ -186,17 +171,11 @@ async fn run_mixed_bundle(app: &TestApp) {
         .unwrap()
         .to_owned();
     let text: Value = app
-        .authed(
-            Method::GET,
+        .get_json(
             &format!("/api/v1/documents/{contract_id}/text"),
             &org.admin_key,
         )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(text["pages"][1]["page"], 2);
     assert!(
         text["pages"][1]["text"]
@@ -221,17 +200,8 @@ async fn run_mixed_bundle(app: &TestApp) {
         .unwrap()
         .to_owned();
     let eu: Value = app
-        .authed(
-            Method::GET,
-            &format!("/api/v1/documents/{eu_id}/text"),
-            &org.admin_key,
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/v1/documents/{eu_id}/text"), &org.admin_key)
+        .await;
     assert!(
         eu["pages"][0]["text"].as_str().unwrap().contains("Монитор"),
         "{eu}"
@@ -363,13 +333,8 @@ async fn another_organisation_cannot_see_or_touch_documents_or_upload_jobs(app: 
         assert_eq!(response.status(), 404, "{method} {path}");
     }
     let listed: Value = app
-        .authed(Method::GET, "/api/v1/documents/jobs", &other.admin_key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json("/api/v1/documents/jobs", &other.admin_key)
+        .await;
     assert_eq!(listed["total"], 0);
     // The owner still has everything.
     let still = app
@@ -447,17 +412,8 @@ async fn cancelling_an_upload_stops_between_entries_and_keeps_what_was_accepted(
     // Cancel once it is under way.
     for _ in 0..500 {
         let job: Value = app
-            .authed(
-                Method::GET,
-                &format!("/api/v1/documents/jobs/{job_id}"),
-                &org.admin_key,
-            )
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .get_json(&format!("/api/v1/documents/jobs/{job_id}"), &org.admin_key)
+            .await;
         if job["progress"].as_f64().unwrap_or(0.0) > 0.0 || job["status"] != "queued" {
             break;
         }
@@ -488,32 +444,17 @@ async fn cancelling_an_upload_stops_between_entries_and_keeps_what_was_accepted(
     );
     // Everything listed is whole: a row, its pages, and its original.
     let page: Value = app
-        .authed(
-            Method::GET,
+        .get_json(
             &format!("/api/v1/workspaces/{ws}/documents?limit=200"),
             &org.admin_key,
         )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(page["total"].as_u64().unwrap(), accepted);
     for doc in page["items"].as_array().unwrap() {
         let id = doc["id"].as_str().unwrap();
         let text: Value = app
-            .authed(
-                Method::GET,
-                &format!("/api/v1/documents/{id}/text"),
-                &org.admin_key,
-            )
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .get_json(&format!("/api/v1/documents/{id}/text"), &org.admin_key)
+            .await;
         assert_eq!(text["pages"].as_array().unwrap().len(), 3);
         let original = app
             .authed(

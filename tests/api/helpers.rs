@@ -180,6 +180,11 @@ impl TestApp {
         if !extra.iter().any(|a| a.starts_with("--max-concurrent-jobs")) {
             args.push("--max-concurrent-jobs=2".to_owned());
         }
+        // Tests that poll (jobs, embedding) would spend the default hourly budget under
+        // load; the rate-limit tests set their own.
+        if !extra.iter().any(|a| a.starts_with("--rate-limit")) {
+            args.push("--rate-limit-requests=1000000".to_owned());
+        }
         args.extend(extra.iter().map(|s| s.to_string()));
         let settings = settings_from(&args);
         let app = match registry {
@@ -415,6 +420,17 @@ impl TestApp {
         .await
         .expect("insert key");
         key.plaintext
+    }
+
+    /// `GET path` with `key` as bearer credential, answered JSON.
+    pub async fn get_json(&self, path: &str, key: &str) -> Value {
+        self.authed(reqwest::Method::GET, path, key)
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("JSON body")
     }
 
     /// A request to `path` carrying `key` as a bearer credential.

@@ -384,14 +384,7 @@ async fn another_organisations_job_is_not_found_on_every_jobs_route(app: TestApp
             assert_eq!(body["message"], "job not found", "{method} {path}");
         }
     }
-    let list: Value = app
-        .authed(Method::GET, "/api/v1/jobs", &other.admin_key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = app.get_json("/api/v1/jobs", &other.admin_key).await;
     assert_eq!(list["total"], 0);
     let cleanup: Value = app
         .authed(Method::POST, "/api/v1/jobs/cleanup", &other.admin_key)

@@ -90,13 +90,8 @@ pub async fn execute(app: &TestApp, key: &str, body: Value) -> String {
 }
 
 pub async fn get_run(app: &TestApp, key: &str, id: &str) -> Value {
-    app.authed(Method::GET, &format!("/api/v1/questions/jobs/{id}"), key)
-        .send()
+    app.get_json(&format!("/api/v1/questions/jobs/{id}"), key)
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
 }
 
 /// Polls a run until its job ends (bounded).
@@ -478,17 +473,11 @@ async fn comparing_two_runs_reports_their_flips_and_a_new_run_reports_flips_agai
     assert_eq!(finished_run(&app, key, &after).await["passed"], 1);
 
     let comparison: Value = app
-        .authed(
-            Method::GET,
+        .get_json(
             &format!("/api/v1/questions/jobs/{before}/compare/{after}"),
             key,
         )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(comparison["totals"]["pass_to_fail"], 1, "{comparison}");
     assert_eq!(comparison["totals"]["unchanged_pass"], 1);
     let law = &comparison["per_question"][0];

@@ -104,27 +104,14 @@ impl Fixture {
                 ws["updated_at"] = Value::Null;
                 ws
             }
-            Fixture::User => app
-                .authed(
-                    Method::GET,
-                    &format!("/api/v1/users/{id}"),
-                    &owner.admin_key,
-                )
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap(),
+            Fixture::User => {
+                app.get_json(&format!("/api/v1/users/{id}"), &owner.admin_key)
+                    .await
+            }
             Fixture::ApiKey => {
                 let list: Value = app
-                    .authed(Method::GET, "/api/v1/api-keys?limit=200", &owner.admin_key)
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
+                    .get_json("/api/v1/api-keys?limit=200", &owner.admin_key)
+                    .await;
                 list["items"]
                     .as_array()
                     .unwrap()
@@ -275,14 +262,7 @@ async fn lists_never_show_another_organisations_rows(app: TestApp) {
         let id = fixture.create(&app, &owner).await;
         // The intruder has rows of its own, so an empty list proves nothing.
         fixture.create(&app, &intruder).await;
-        let list: Value = app
-            .authed(Method::GET, path, &intruder.admin_key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let list: Value = app.get_json(path, &intruder.admin_key).await;
         let items = list["items"].as_array().expect("a page");
         assert!(!items.is_empty(), "{path}: the intruder sees its own rows");
         assert!(
@@ -296,13 +276,8 @@ async fn organisation_routes_only_see_and_change_the_callers_organisation(app: T
     let owner = app.create_org("Owner").await;
     let intruder = app.create_org("Intruder").await;
     let seen: Value = app
-        .authed(Method::GET, "/api/v1/orgs/current", &intruder.admin_key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json("/api/v1/orgs/current", &intruder.admin_key)
+        .await;
     assert_eq!(seen["id"], intruder.org_id.as_str());
     let renamed = app
         .authed(Method::PATCH, "/api/v1/orgs/current", &intruder.admin_key)
@@ -311,14 +286,7 @@ async fn organisation_routes_only_see_and_change_the_callers_organisation(app: T
         .await
         .unwrap();
     assert_eq!(renamed.status(), 200);
-    let owner_org: Value = app
-        .authed(Method::GET, "/api/v1/orgs/current", &owner.admin_key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let owner_org: Value = app.get_json("/api/v1/orgs/current", &owner.admin_key).await;
     assert_eq!(owner_org["name"], "Owner");
     let empty = app
         .authed(Method::PATCH, "/api/v1/orgs/current", &owner.admin_key)

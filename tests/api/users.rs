@@ -47,30 +47,16 @@ async fn admins_create_list_read_and_update_users(app: TestApp) {
     let id = user["id"].as_str().unwrap();
 
     let list: Value = app
-        .authed(
-            Method::GET,
-            "/api/v1/users?limit=1&offset=1",
-            &org.admin_key,
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json("/api/v1/users?limit=1&offset=1", &org.admin_key)
+        .await;
     assert_eq!(list["total"], 2);
     assert_eq!(list["limit"], 1);
     assert_eq!(list["offset"], 1);
     assert_eq!(list["items"][0]["id"], id);
 
     let fetched: Value = app
-        .authed(Method::GET, &format!("/api/v1/users/{id}"), &org.admin_key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/v1/users/{id}"), &org.admin_key)
+        .await;
     assert_eq!(fetched["email"], email.as_str());
 
     let patched = app
@@ -200,13 +186,8 @@ async fn deactivating_a_user_kills_their_tokens_and_keys(app: TestApp) {
 
     // The row stays, marked inactive; reactivating restores login but not old sessions.
     let fetched: Value = app
-        .authed(Method::GET, &format!("/api/v1/users/{id}"), &org.admin_key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/v1/users/{id}"), &org.admin_key)
+        .await;
     assert_eq!(fetched["is_active"], false);
     let restored = app
         .authed(
@@ -430,13 +411,6 @@ async fn a_demoted_users_api_keys_are_capped_at_their_new_role(app: TestApp) {
     .await
     .unwrap();
     assert_eq!(app.status_with("/api/v1/users", key).await, 403);
-    let me: Value = app
-        .authed(Method::GET, "/api/v1/auth/me", key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: Value = app.get_json("/api/v1/auth/me", key).await;
     assert_eq!(me["role"], "viewer");
 }

@@ -95,17 +95,8 @@ async fn workspaces_list_with_filters_and_update_partially(app: TestApp) {
         create_workspace(&app, &org, name).await;
     }
     let page: Value = app
-        .authed(
-            Method::GET,
-            "/api/v1/workspaces?q=CONTRACTS&limit=1",
-            &org.admin_key,
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json("/api/v1/workspaces?q=CONTRACTS&limit=1", &org.admin_key)
+        .await;
     assert_eq!(page["total"], 2);
     assert_eq!(page["limit"], 1);
     assert_eq!(page["items"].as_array().unwrap().len(), 1);
@@ -181,17 +172,8 @@ async fn deleting_a_workspace_with_running_jobs_is_409_unless_forced(app: TestAp
         .unwrap();
     assert_eq!(gone.status(), 404);
     let job: Value = app
-        .authed(
-            Method::GET,
-            &format!("/api/v1/jobs/{}", job.id),
-            &org.admin_key,
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/v1/jobs/{}", job.id), &org.admin_key)
+        .await;
     assert_eq!(job["status"], "cancelled");
 }
 
@@ -226,27 +208,11 @@ async fn another_organisation_gets_404_on_every_workspace_route(app: TestApp) {
         let response = request.send().await.unwrap();
         assert_eq!(response.status(), 404, "{method} {path}");
     }
-    let list: Value = app
-        .authed(Method::GET, "/api/v1/workspaces", &other.admin_key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = app.get_json("/api/v1/workspaces", &other.admin_key).await;
     assert_eq!(list["total"], 0);
     let still: Value = app
-        .authed(
-            Method::GET,
-            &format!("/api/v1/workspaces/{ws}"),
-            &owner.admin_key,
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/v1/workspaces/{ws}"), &owner.admin_key)
+        .await;
     assert_eq!(still["top_n"], 4, "nothing changed");
 }
 
