@@ -16,6 +16,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
+use crate::auth::cache::PrincipalCache;
 use crate::auth::tokens::JwtKeys;
 use crate::backends::Backends;
 use crate::backends::anythingllm::AnythingLlmBackend;
@@ -62,6 +63,8 @@ pub struct AppStateInner {
     pub backends: Arc<Backends>,
     /// Questions in flight per backend, shared by every question run of this process.
     pub ask_limits: Arc<BackendLimits>,
+    /// Recently authenticated keys and sessions (emptied on every auth change).
+    pub principals: Arc<PrincipalCache>,
 }
 
 /// The application state for job handlers, which are registered before the state
@@ -103,6 +106,10 @@ impl AppState {
             anythingllm: AnythingLlmBackend::from_settings(&settings)?,
             embedded: EmbeddedBackend::new(db.clone(), &settings)?,
         });
+        let principals = Arc::new(PrincipalCache::new(
+            Duration::from_secs(settings.auth_cache_seconds),
+            db.kind,
+        ));
         let late = LateState::default();
         let job_registry = job_registry
             .register(UPLOAD_JOB_TYPE, ProcessUpload(late.clone()))
@@ -121,6 +128,7 @@ impl AppState {
             job_registry: Arc::new(job_registry),
             backends,
             ask_limits: Arc::new(BackendLimits::new(settings_backend_limit)),
+            principals,
         }));
         // Set once, here, right after creation: `set` cannot fail.
         let _ = late.0.set(state.clone());
@@ -180,6 +188,12 @@ impl Application {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+        // Only serving instances authenticate, so only they need to hear auth changes.
+        state.principals.listen_for_changes(
+            state.settings.database_url(),
+            state.db.kind,
+            state.shutdown.clone(),
+        );
         let router = build_router(state.clone());
         Ok(Self {
             listener,

@@ -395,6 +395,13 @@ pub struct Settings {
     #[arg(long, env = "ALLOW_REGISTRATION", default_value = "true", action = clap::ArgAction::Set, global = true)]
     pub allow_registration: bool,
 
+    /// Seconds an authenticated API key or login session is kept in memory before it is
+    /// read from the database again (0 = read it on every request). Revocations,
+    /// deactivations and role changes clear the cache at once, on every instance that
+    /// shares the PostgreSQL database (LISTEN/NOTIFY); this is only a backstop.
+    #[arg(long, env = "AUTH_CACHE_SECONDS", default_value = "30", global = true)]
+    pub auth_cache_seconds: u64,
+
     /// Shortest password accepted.
     #[arg(long, env = "PASSWORD_MIN_LENGTH", default_value = "8", value_parser = positive_u32, global = true)]
     pub password_min_length: u32,

@@ -189,6 +189,7 @@ async fn revoke_api_key(
     .await?
     .ok_or(ApiError::NotFound("API key"))?;
     repo::revoke_api_key(&state.db.pool, &principal.org_id, &id).await?;
+    state.principals.changed(&state.db).await;
     tracing::info!(org.id = %principal.org_id, key.id = %id, "API key revoked");
     Ok(StatusCode::NO_CONTENT)
 }

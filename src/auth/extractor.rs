@@ -4,13 +4,17 @@
 //! and the API key in `API_KEY_HEADER` (default `X-API-Key`). Every failure is the same
 //! `401`, so the answer does not tell which part was wrong.
 
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 
 use crate::app::AppState;
+use crate::auth::cache::{CachedApiKey, SessionKey};
 use crate::auth::model::{Credential, Principal, Role};
-use crate::auth::repo;
+use crate::auth::repo::{self, ApiKeyWithOwner};
 use crate::auth::tokens::{TokenType, parse_api_key, secret_matches};
 use crate::error::ApiError;
 use crate::time::now_ms;
@@ -65,18 +69,26 @@ fn presented_credential(parts: &Parts, api_key_header: &str) -> Option<String> {
 
 async fn principal_from_api_key(state: &AppState, presented: &str) -> Result<Principal, ApiError> {
     let (prefix, secret) = parse_api_key(presented).ok_or_else(unauthorized)?;
-    let key = repo::find_api_key_by_prefix(&state.db.pool, prefix)
-        .await?
-        .ok_or_else(unauthorized)?;
+    let cached = match state.principals.api_key(prefix) {
+        Some(cached) => cached,
+        None => {
+            let ticket = state.principals.ticket();
+            let row = repo::find_api_key_by_prefix(&state.db.pool, prefix)
+                .await?
+                .ok_or_else(unauthorized)?;
+            let cached = Arc::new(CachedApiKey::new(row));
+            // Only a key that works is kept; an unusable one is read again each time.
+            if key_is_usable(&cached.row, secret, now_ms()) {
+                state
+                    .principals
+                    .keep_api_key(ticket, prefix, Arc::clone(&cached));
+            }
+            cached
+        }
+    };
+    let key = &cached.row;
     let now = now_ms();
-    let usable = secret_matches(secret, &key.secret_hash)
-        && key.revoked_at.is_none()
-        && key.expires_at.is_none_or(|exp| exp > now)
-        // A key outlives neither its creator's deactivation nor the creator's deletion
-        // of the account (the FK sets created_by to NULL; owner_active is then NULL too,
-        // which only keys created by the system at first start may have).
-        && (key.created_by.is_none() || key.owner_active == Some(1));
-    if !usable {
+    if !key_is_usable(key, secret, now) {
         return Err(unauthorized());
     }
     let mut role: Role = key.role.parse().map_err(|_| unauthorized())?;
@@ -84,9 +96,12 @@ async fn principal_from_api_key(state: &AppState, presented: &str) -> Result<Pri
     if let Some(owner_role) = key.owner_role.as_deref() {
         role = role.min(owner_role.parse().map_err(|_| unauthorized())?);
     }
-    if key
-        .last_used_at
-        .is_none_or(|t| now - t > LAST_USED_RESOLUTION_MS)
+    let last_touch = cached.last_touch.load(Ordering::Relaxed);
+    if now - last_touch > LAST_USED_RESOLUTION_MS
+        && cached
+            .last_touch
+            .compare_exchange(last_touch, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
     {
         let pool = state.db.pool.clone();
         let (org, id) = (key.org_id.clone(), key.id.clone());
@@ -97,12 +112,25 @@ async fn principal_from_api_key(state: &AppState, presented: &str) -> Result<Pri
         });
     }
     Ok(Principal {
-        org_id: key.org_id,
-        user_id: key.created_by,
+        org_id: key.org_id.clone(),
+        user_id: key.created_by.clone(),
         role,
         is_superuser: key.owner_superuser == Some(1),
-        credential: Credential::ApiKey { key_id: key.id },
+        credential: Credential::ApiKey {
+            key_id: key.id.clone(),
+        },
     })
+}
+
+/// The secret matches, the key is neither revoked nor expired, and its creator is active.
+fn key_is_usable(key: &ApiKeyWithOwner, secret: &str, now: i64) -> bool {
+    secret_matches(secret, &key.secret_hash)
+        && key.revoked_at.is_none()
+        && key.expires_at.is_none_or(|exp| exp > now)
+        // A key outlives neither its creator's deactivation nor the creator's deletion
+        // of the account (the FK sets created_by to NULL; owner_active is then NULL too,
+        // which only keys created by the system at first start may have).
+        && (key.created_by.is_none() || key.owner_active == Some(1))
 }
 
 async fn principal_from_access_token(state: &AppState, token: &str) -> Result<Principal, ApiError> {
@@ -112,18 +140,31 @@ async fn principal_from_access_token(state: &AppState, token: &str) -> Result<Pr
         .ok_or_else(unauthorized)?;
     // The user row is the truth: a deactivated user's tokens stop working at once, and
     // a role change applies to tokens already issued. The token's login session must
-    // also be alive, so logout and refresh-token reuse end it at once too.
+    // also be alive, so logout and refresh-token reuse end it at once too. (The cache
+    // holds only live sessions and is emptied by each of those changes.)
     let family = claims.fam.as_deref().ok_or_else(unauthorized)?;
-    let user = repo::find_session_user(&state.db.pool, &claims.org, &claims.sub, family)
-        .await?
-        .ok_or_else(unauthorized)?;
-    if user.is_active != 1 || user.live_tokens < 1 {
-        return Err(unauthorized());
-    }
+    let key: SessionKey = (claims.org.clone(), claims.sub.clone(), family.to_owned());
+    let user = match state.principals.session(&key) {
+        Some(user) => user,
+        None => {
+            let ticket = state.principals.ticket();
+            let user = repo::find_session_user(&state.db.pool, &claims.org, &claims.sub, family)
+                .await?
+                .ok_or_else(unauthorized)?;
+            if user.is_active != 1 || user.live_tokens < 1 {
+                return Err(unauthorized());
+            }
+            let user = Arc::new(user);
+            state
+                .principals
+                .keep_session(ticket, key, Arc::clone(&user));
+            user
+        }
+    };
     let role: Role = user.role.parse().map_err(|_| unauthorized())?;
     Ok(Principal {
-        org_id: user.org_id,
-        user_id: Some(user.id),
+        org_id: user.org_id.clone(),
+        user_id: Some(user.id.clone()),
         role,
         is_superuser: user.is_superuser == 1,
         credential: Credential::AccessToken { jti: claims.jti },

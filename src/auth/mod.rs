@@ -2,6 +2,7 @@
 //! every tenant-scoped handler takes.
 
 pub mod bootstrap;
+pub mod cache;
 pub mod extractor;
 pub mod model;
 pub mod password;

@@ -1,5 +1,7 @@
 //! `/auth`: sign up, log in, rotate and end sessions, and who am I.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -196,13 +198,24 @@ async fn me(
     State(state): State<AppState>,
     principal: Principal,
 ) -> Result<Json<MeResponse>, ApiError> {
-    let (org, user) = find_organisation_and_user(
-        &state.db.pool,
-        &principal.org_id,
-        principal.user_id.as_deref(),
-    )
-    .await?
-    .ok_or_else(|| ApiError::Unauthorized("the organisation no longer exists".into()))?;
+    let user_id = principal.user_id.as_deref();
+    let profile = match state.principals.profile(&principal.org_id, user_id) {
+        Some(profile) => profile,
+        None => {
+            let ticket = state.principals.ticket();
+            let profile = find_organisation_and_user(&state.db.pool, &principal.org_id, user_id)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::Unauthorized("the organisation no longer exists".into())
+                })?;
+            let profile = Arc::new(profile);
+            state
+                .principals
+                .keep_profile(ticket, &principal.org_id, user_id, Arc::clone(&profile));
+            profile
+        }
+    };
+    let (org, user) = (profile.0.clone(), profile.1.clone());
     let (credential, api_key_id) = match principal.credential {
         Credential::AccessToken { .. } => ("access_token", None),
         Credential::ApiKey { key_id } => ("api_key", Some(key_id)),

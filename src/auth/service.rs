@@ -203,6 +203,7 @@ pub async fn refresh(state: &AppState, presented: &str) -> Result<TokenPair, Api
             let revoked = repo::revoke_refresh_family(&mut *tx, &claims.org, &family).await?;
             tx.commit().await?;
             if revoked > 0 {
+                state.principals.changed(&state.db).await;
                 tracing::warn!(
                     org.id = %claims.org,
                     user.id = %claims.sub,
@@ -243,6 +244,7 @@ pub async fn logout(state: &AppState, presented: &str) -> Result<(), ApiError> {
         .ok_or_else(invalid_refresh)?;
     let family = claims.fam.as_deref().ok_or_else(invalid_refresh)?;
     repo::revoke_refresh_family(&state.db.pool, &claims.org, family).await?;
+    state.principals.changed(&state.db).await;
     tracing::info!(org.id = %claims.org, user.id = %claims.sub, session.id = %family, "logged out");
     Ok(())
 }

@@ -78,6 +78,7 @@ async fn update_current_org(
     if !repo::update_organisation_name(&state.db.pool, &principal.org_id, &name).await? {
         return Err(ApiError::NotFound("organisation"));
     }
+    state.principals.changed(&state.db).await;
     let org = find_organisation(&state.db.pool, &principal.org_id)
         .await?
         .ok_or(ApiError::NotFound("organisation"))?;

@@ -119,6 +119,8 @@ pub async fn update_user(
         auth_repo::revoke_refresh_tokens_of_user(&mut *tx, org_id, user_id).await?;
     }
     tx.commit().await?;
+    // Role, activity and name show in cached principals and profiles.
+    state.principals.changed(&state.db).await;
     if deactivated {
         tracing::info!(org.id = %org_id, user.id = %user_id, "user deactivated; sessions revoked");
     }
