@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::repo::{ApiKeyWithOwner, OrganisationRow, SessionUserRow, UserRow};
+use crate::auth::tokens::Claims;
 use crate::config::DatabaseUrl;
 use crate::db::{Db, DbKind};
 
@@ -55,8 +56,14 @@ impl CachedApiKey {
 /// What `/auth/me` shows besides the principal: the organisation and the user, if any.
 pub type Profile = (OrganisationRow, Option<UserRow>);
 
-/// Login sessions are keyed by organisation, user and token family.
-pub type SessionKey = (String, String, String);
+/// An access token that verified, and the live session user it stands for. Keyed by the
+/// token itself, so a hit skips the signature check too (a verified token stays
+/// verified); its time limits are still checked on every use.
+#[derive(Debug)]
+pub struct CachedSession {
+    pub claims: Claims,
+    pub user: SessionUserRow,
+}
 
 pub struct PrincipalCache {
     ttl: Duration,
@@ -68,7 +75,7 @@ pub struct PrincipalCache {
     /// Orders fills against emptyings (see [`PrincipalCache::keep`]).
     emptying: Mutex<()>,
     api_keys: Shelf<String, CachedApiKey>,
-    sessions: Shelf<SessionKey, SessionUserRow>,
+    sessions: Shelf<String, CachedSession>,
     profiles: Shelf<(String, Option<String>), Profile>,
 }
 
@@ -119,14 +126,21 @@ impl PrincipalCache {
         self.keep(ticket, || self.api_keys.put(prefix.to_owned(), key));
     }
 
-    pub fn session(&self, key: &SessionKey) -> Option<Arc<SessionUserRow>> {
+    pub fn session(&self, access_token: &str) -> Option<Arc<CachedSession>> {
         self.in_use()
-            .then(|| self.sessions.get(key, self.ttl))
+            .then(|| self.sessions.get(access_token, self.ttl))
             .flatten()
     }
 
-    pub fn keep_session(&self, ticket: FillTicket, key: SessionKey, row: Arc<SessionUserRow>) {
-        self.keep(ticket, || self.sessions.put(key, row));
+    pub fn keep_session(
+        &self,
+        ticket: FillTicket,
+        access_token: &str,
+        session: Arc<CachedSession>,
+    ) {
+        self.keep(ticket, || {
+            self.sessions.put(access_token.to_owned(), session)
+        });
     }
 
     pub fn profile(&self, org_id: &str, user_id: Option<&str>) -> Option<Arc<Profile>> {
@@ -290,33 +304,44 @@ impl<K: Eq + Hash, V> Shelf<K, V> {
 mod tests {
     use super::*;
 
-    fn session_row(role: &str) -> Arc<SessionUserRow> {
-        Arc::new(SessionUserRow {
-            id: "u".into(),
-            org_id: "o".into(),
-            role: role.into(),
-            is_active: 1,
-            is_superuser: 0,
-            live_tokens: 1,
+    fn session_row(role: &str) -> Arc<CachedSession> {
+        Arc::new(CachedSession {
+            claims: Claims {
+                sub: "u".into(),
+                org: "o".into(),
+                role: role.into(),
+                typ: crate::auth::tokens::TokenType::Access,
+                iat: 0,
+                nbf: 0,
+                exp: 0,
+                jti: "j".into(),
+                fam: Some("f".into()),
+            },
+            user: SessionUserRow {
+                id: "u".into(),
+                org_id: "o".into(),
+                role: role.into(),
+                is_active: 1,
+                is_superuser: 0,
+                live_tokens: 1,
+            },
         })
     }
 
-    fn key() -> SessionKey {
-        ("o".into(), "u".into(), "f".into())
-    }
+    const TOKEN: &str = "header.claims.signature";
 
     #[test]
     fn a_lookup_that_began_before_an_emptying_does_not_refill_the_cache() {
         let cache = PrincipalCache::new(Duration::from_secs(30), DbKind::Sqlite);
         let ticket = cache.ticket();
         cache.empty();
-        cache.keep_session(ticket, key(), session_row("admin"));
-        assert!(cache.session(&key()).is_none());
+        cache.keep_session(ticket, TOKEN, session_row("admin"));
+        assert!(cache.session(TOKEN).is_none());
 
         let ticket = cache.ticket();
-        cache.keep_session(ticket, key(), session_row("admin"));
+        cache.keep_session(ticket, TOKEN, session_row("admin"));
         assert_eq!(
-            cache.session(&key()).map(|r| r.role.clone()).as_deref(),
+            cache.session(TOKEN).map(|r| r.user.role.clone()).as_deref(),
             Some("admin")
         );
     }
@@ -325,22 +350,22 @@ mod tests {
     fn entries_expire_and_a_zero_lifetime_turns_the_cache_off() {
         let off = PrincipalCache::new(Duration::ZERO, DbKind::Sqlite);
         let ticket = off.ticket();
-        off.keep_session(ticket, key(), session_row("viewer"));
-        assert!(off.session(&key()).is_none());
+        off.keep_session(ticket, TOKEN, session_row("viewer"));
+        assert!(off.session(TOKEN).is_none());
 
         let short = PrincipalCache::new(Duration::from_millis(20), DbKind::Sqlite);
         let ticket = short.ticket();
-        short.keep_session(ticket, key(), session_row("viewer"));
-        assert!(short.session(&key()).is_some());
+        short.keep_session(ticket, TOKEN, session_row("viewer"));
+        assert!(short.session(TOKEN).is_some());
         std::thread::sleep(Duration::from_millis(30));
-        assert!(short.session(&key()).is_none());
+        assert!(short.session(TOKEN).is_none());
     }
 
     #[test]
     fn a_postgres_instance_does_not_cache_until_it_listens() {
         let cache = PrincipalCache::new(Duration::from_secs(30), DbKind::Postgres);
         let ticket = cache.ticket();
-        cache.keep_session(ticket, key(), session_row("admin"));
-        assert!(cache.session(&key()).is_none());
+        cache.keep_session(ticket, TOKEN, session_row("admin"));
+        assert!(cache.session(TOKEN).is_none());
     }
 }

@@ -12,10 +12,10 @@ use axum::http::header;
 use axum::http::request::Parts;
 
 use crate::app::AppState;
-use crate::auth::cache::{CachedApiKey, SessionKey};
+use crate::auth::cache::{CachedApiKey, CachedSession};
 use crate::auth::model::{Credential, Principal, Role};
 use crate::auth::repo::{self, ApiKeyWithOwner};
-use crate::auth::tokens::{TokenType, parse_api_key, secret_matches};
+use crate::auth::tokens::{Claims, LEEWAY_SECONDS, TokenType, parse_api_key, secret_matches};
 use crate::error::ApiError;
 use crate::time::now_ms;
 
@@ -134,39 +134,80 @@ fn key_is_usable(key: &ApiKeyWithOwner, secret: &str, now: i64) -> bool {
 }
 
 async fn principal_from_access_token(state: &AppState, token: &str) -> Result<Principal, ApiError> {
-    let claims = state
-        .jwt
-        .verify(token, TokenType::Access)
-        .ok_or_else(unauthorized)?;
-    // The user row is the truth: a deactivated user's tokens stop working at once, and
-    // a role change applies to tokens already issued. The token's login session must
-    // also be alive, so logout and refresh-token reuse end it at once too. (The cache
-    // holds only live sessions and is emptied by each of those changes.)
-    let family = claims.fam.as_deref().ok_or_else(unauthorized)?;
-    let key: SessionKey = (claims.org.clone(), claims.sub.clone(), family.to_owned());
-    let user = match state.principals.session(&key) {
-        Some(user) => user,
+    let session = match state.principals.session(token) {
+        // Verified before; only its time limits can have changed since.
+        Some(session) if within_time_limits(&session.claims) => session,
+        Some(_) => return Err(unauthorized()),
         None => {
             let ticket = state.principals.ticket();
+            let claims = state
+                .jwt
+                .verify(token, TokenType::Access)
+                .ok_or_else(unauthorized)?;
+            // The user row is the truth: a deactivated user's tokens stop working at
+            // once, and a role change applies to tokens already issued. The token's login
+            // session must also be alive, so logout and refresh-token reuse end it at once
+            // too. (The cache holds only live sessions and is emptied by each of those.)
+            let family = claims.fam.as_deref().ok_or_else(unauthorized)?;
             let user = repo::find_session_user(&state.db.pool, &claims.org, &claims.sub, family)
                 .await?
                 .ok_or_else(unauthorized)?;
             if user.is_active != 1 || user.live_tokens < 1 {
                 return Err(unauthorized());
             }
-            let user = Arc::new(user);
+            let session = Arc::new(CachedSession { claims, user });
             state
                 .principals
-                .keep_session(ticket, key, Arc::clone(&user));
-            user
+                .keep_session(ticket, token, Arc::clone(&session));
+            session
         }
     };
+    let user = &session.user;
     let role: Role = user.role.parse().map_err(|_| unauthorized())?;
     Ok(Principal {
         org_id: user.org_id.clone(),
         user_id: Some(user.id.clone()),
         role,
         is_superuser: user.is_superuser == 1,
-        credential: Credential::AccessToken { jti: claims.jti },
+        credential: Credential::AccessToken {
+            jti: session.claims.jti.clone(),
+        },
     })
+}
+
+/// `exp` and `nbf` with the same leeway as [`crate::auth::tokens::JwtKeys::verify`].
+fn within_time_limits(claims: &Claims) -> bool {
+    let now = now_ms() / 1000;
+    let leeway = LEEWAY_SECONDS as i64;
+    claims.exp >= now - leeway && claims.nbf <= now + leeway
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::tokens::TokenType;
+
+    fn claims(nbf: i64, exp: i64) -> Claims {
+        Claims {
+            sub: "u".into(),
+            org: "o".into(),
+            role: "admin".into(),
+            typ: TokenType::Access,
+            iat: nbf,
+            nbf,
+            exp,
+            jti: "j".into(),
+            fam: Some("f".into()),
+        }
+    }
+
+    #[test]
+    fn a_cached_token_is_refused_once_expired_or_before_it_is_valid_beyond_the_leeway() {
+        let now = now_ms() / 1000;
+        let leeway = LEEWAY_SECONDS as i64;
+        assert!(within_time_limits(&claims(now - 60, now + 60)));
+        assert!(within_time_limits(&claims(now - 60, now - leeway + 1)));
+        assert!(!within_time_limits(&claims(now - 600, now - leeway - 1)));
+        assert!(!within_time_limits(&claims(now + leeway + 5, now + 600)));
+    }
 }
