@@ -1,17 +1,19 @@
 //! Application state and the assembled HTTP service.
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, Method, header};
-use axum::middleware::from_fn_with_state;
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
+use tower::ServiceBuilder;
+use tower::util::BoxCloneSyncService;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -26,11 +28,11 @@ use crate::db::{Db, PoolSize};
 use crate::docs::ApiDoc;
 use crate::documents::jobs::{EMBED_JOB_TYPE, EmbedDocuments, ProcessUpload, UPLOAD_JOB_TYPE};
 use crate::error::ApiError;
-use crate::http::{Edge, MetricsHandle, Timeouts, track_metrics_around};
+use crate::http::{Edge, EdgeService, MetricsHandle, Timeouts, track_metrics_around};
 use crate::jobs::{JobRegistry, WorkerConfig, WorkerPool};
 use crate::questions::pacing::BackendLimits;
 use crate::questions::service::{RUN_JOB_TYPE, RunQuestions};
-use crate::ratelimit::{RateLimiter, rate_limit};
+use crate::ratelimit::{RateLimiter, rate_limit_around};
 use crate::storage::Storage;
 
 /// Everything a handler may need. Cloned for every request and middleware, so it is one
@@ -170,7 +172,7 @@ impl AppState {
 /// The service bound to its listener, ready to run.
 pub struct Application {
     listener: TcpListener,
-    router: Router,
+    service: HttpService,
     pub state: AppState,
 }
 
@@ -194,10 +196,10 @@ impl Application {
             state.db.kind,
             state.shutdown.clone(),
         );
-        let router = build_router(state.clone());
+        let service = build_router(state.clone());
         Ok(Self {
             listener,
-            router,
+            service,
             state,
         })
     }
@@ -221,9 +223,7 @@ impl Application {
                 _ = shutdown.cancelled() => {}
             }
         });
-        let service = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
+        let service = self.service;
         let stopping = stop.clone();
         let server = axum::serve(self.listener, service)
             .with_graceful_shutdown(async move { stopping.cancelled().await });
@@ -253,6 +253,8 @@ impl Application {
     }
 }
 
+/// Every `/api/v1` route. Handlers declare their full path rather than being nested under
+/// the prefix: axum's `nest` strips the prefix from every request's URI at run time.
 pub fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(crate::health::router())
@@ -266,9 +268,9 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::questions::router())
 }
 
-pub fn build_router(state: AppState) -> Router {
+pub fn build_router(state: AppState) -> HttpService {
     let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .nest("/api/v1", api_routes())
+        .merge(api_routes())
         .split_for_parts();
     let settings = state.settings.clone();
 
@@ -277,46 +279,105 @@ pub fn build_router(state: AppState) -> Router {
         .merge(api)
         .merge(crate::docs::router(&openapi))
         .fallback(|| async { ApiError::NotFound("route") })
-        .layer(from_fn_with_state(state.clone(), route_layers))
+        .layer(RouteLayers(state.clone()))
         .with_state(state);
 
     with_http_stack(routes, &settings)
 }
 
-/// Metrics and the rate limit, in one layer: metrics see the matched route template and
-/// count a 429 too; the rate limit resolves the principal itself (handlers then reuse
-/// it) and leaves health, metrics and docs alone.
-async fn route_layers(
-    State(state): State<AppState>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    track_metrics_around(req, |req| rate_limit(State(state), req, next)).await
+/// Metrics and the rate limit, as one route-level layer: metrics see the matched route
+/// template and count a 429 too; the rate limit resolves the principal itself (handlers
+/// then reuse it) and leaves health, metrics and docs alone. A hand-written `Service`
+/// rather than `from_fn`, which boxes the rest of the stack again on every request.
+#[derive(Clone)]
+struct RouteLayers(AppState);
+
+impl<S> tower::Layer<S> for RouteLayers {
+    type Service = RouteLayersService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RouteLayersService {
+            inner,
+            state: self.0.clone(),
+        }
+    }
 }
 
-/// Wraps `routes` in the middleware every answer passes through. The stack wraps the
-/// whole router as one service, so every answer — including a 405 or a fallback 404 —
-/// passes through every layer. Layers added last run first.
-pub fn with_http_stack(routes: Router, settings: &Settings) -> Router {
-    let edge = Arc::new(Edge {
+#[derive(Clone)]
+struct RouteLayersService<S> {
+    inner: S,
+    state: AppState,
+}
+
+impl<S> tower::Service<axum::extract::Request> for RouteLayersService<S>
+where
+    S: tower::Service<
+            axum::extract::Request,
+            Response = axum::response::Response,
+            Error = Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = axum::response::Response;
+    type Error = Infallible;
+    type Future = futures::future::BoxFuture<'static, Result<axum::response::Response, Infallible>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: axum::extract::Request) -> Self::Future {
+        // The clone that was made ready serves this request; a fresh clone stays behind.
+        let ready = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, ready);
+        let state = self.state.clone();
+        Box::pin(async move {
+            let response = track_metrics_around(req, |req| {
+                rate_limit_around(&state, req, |req| async move {
+                    match tower::ServiceExt::oneshot(inner, req).await {
+                        Ok(response) => response,
+                        Err(never) => match never {},
+                    }
+                })
+            })
+            .await;
+            Ok(response)
+        })
+    }
+}
+
+/// Wraps `routes` in what every answer passes through — including a 405 or a fallback
+/// 404: the body limit, CORS (only when `ALLOWED_ORIGINS` is set) and the edge
+/// ([`crate::http::EdgeService`]: request id, span, load shedding, timeout, panics,
+/// envelope, security headers). The result is served as it is by `axum::serve`.
+pub fn with_http_stack(routes: Router, settings: &Settings) -> HttpService {
+    let edge = Edge {
         in_flight: Arc::new(Semaphore::new(settings.max_in_flight_requests as usize)),
         timeouts: Timeouts {
             default: settings.request_timeout(),
             upload: Duration::from_secs(u64::from(settings.upload_timeout)),
         },
-    });
-    Router::new()
-        .fallback_service(routes)
-        // No configured origins: no CORS layer at all (same-origin needs none).
-        .layer(tower::util::option_layer(
-            (!settings.allowed_origins.0.is_empty())
-                .then(|| cors_layer(&settings.allowed_origins.0)),
-        ))
+    };
+    let cors =
+        (!settings.allowed_origins.0.is_empty()).then(|| cors_layer(&settings.allowed_origins.0));
+    let routes = ServiceBuilder::new()
+        .layer(tower::util::option_layer(cors))
         .layer(DefaultBodyLimit::max(
             settings.max_request_body_size.0 as usize,
         ))
-        .layer(from_fn_with_state(edge, crate::http::edge))
+        .service(routes);
+    EdgeService::new(BoxCloneSyncService::new(routes), edge)
 }
+
+/// The served service: the edge around the (type-erased) routes. One box per request
+/// buys a nameable type for `Application` and the tests.
+pub type HttpService =
+    EdgeService<BoxCloneSyncService<axum::extract::Request, axum::response::Response, Infallible>>;
 
 fn cors_layer(origins: &[String]) -> CorsLayer {
     let base = CorsLayer::new()

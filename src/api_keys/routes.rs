@@ -88,7 +88,7 @@ fn visibility(principal: &Principal) -> Visibility<'_> {
 }
 
 /// Creates a key with a role no higher than the caller's. Members and admins.
-#[utoipa::path(post, path = "/api-keys", tag = "api-keys", request_body = CreateApiKeyRequest,
+#[utoipa::path(post, path = "/api/v1/api-keys", tag = "api-keys", request_body = CreateApiKeyRequest,
     security(("bearer" = []), ("api_key" = [])),
     responses((status = 201, body = CreatedApiKeyResponse),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
@@ -146,7 +146,7 @@ async fn create_api_key(
 }
 
 /// The organisation's keys, newest first: all of them for admins, one's own otherwise.
-#[utoipa::path(get, path = "/api-keys", tag = "api-keys", params(ListParams),
+#[utoipa::path(get, path = "/api/v1/api-keys", tag = "api-keys", params(ListParams),
     security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, body = Page<ApiKeyResponse>), (status = 401, body = ErrorBody)))]
 async fn list_api_keys(
@@ -168,7 +168,7 @@ async fn list_api_keys(
 }
 
 /// Revokes a key at once. Admins revoke any key of the organisation, others their own.
-#[utoipa::path(delete, path = "/api-keys/{id}", tag = "api-keys",
+#[utoipa::path(delete, path = "/api/v1/api-keys/{id}", tag = "api-keys",
     params(("id" = String, Path, description = "API key id")),
     security(("bearer" = []), ("api_key" = [])),
     responses((status = 204, description = "revoked"),

@@ -107,7 +107,7 @@ pub struct MeResponse {
 
 /// Creates an organisation and its first user, an admin, and logs them in.
 /// `403` when the server has `ALLOW_REGISTRATION=false`.
-#[utoipa::path(post, path = "/auth/register", tag = "auth", request_body = RegisterRequest,
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequest,
     responses((status = 201, body = RegisterResponse),
               (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 409, description = "email taken", body = ErrorBody),
@@ -139,7 +139,7 @@ async fn register(
 /// Trades an email and password for an access and a refresh token. The same `401` for
 /// an unknown email and a wrong password; at most `RATE_LIMIT_LOGIN_REQUESTS` attempts
 /// per email and IP in a window.
-#[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = TokenResponse),
               (status = 401, body = ErrorBody), (status = 422, body = ErrorBody),
               (status = 429, body = ErrorBody)))]
@@ -168,7 +168,7 @@ async fn login(
 
 /// Trades a refresh token for a new pair. Each refresh token works once: presenting it
 /// again revokes its whole session (every refresh and access token issued from it).
-#[utoipa::path(post, path = "/auth/refresh", tag = "auth", request_body = RefreshRequest,
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
     responses((status = 200, body = TokenResponse), (status = 401, body = ErrorBody)))]
 async fn refresh(
     State(state): State<AppState>,
@@ -180,7 +180,7 @@ async fn refresh(
 
 /// Ends the session the refresh token belongs to: its refresh and access tokens stop
 /// working at once.
-#[utoipa::path(post, path = "/auth/logout", tag = "auth", request_body = RefreshRequest,
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body = RefreshRequest,
     responses((status = 204, description = "logged out"), (status = 401, body = ErrorBody)))]
 async fn logout(
     State(state): State<AppState>,
@@ -191,7 +191,7 @@ async fn logout(
 }
 
 /// The caller: user, organisation and role, for a token or an API key alike.
-#[utoipa::path(get, path = "/auth/me", tag = "auth",
+#[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth",
     security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, body = MeResponse), (status = 401, body = ErrorBody)))]
 async fn me(

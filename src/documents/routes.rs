@@ -36,7 +36,7 @@ pub struct DocumentListQuery {
 }
 
 /// Documents of a workspace, oldest first.
-#[utoipa::path(get, path = "/workspaces/{id}/documents", tag = "documents",
+#[utoipa::path(get, path = "/api/v1/workspaces/{id}/documents", tag = "documents",
     params(("id" = String, Path), ListParams, DocumentListQuery),
     responses((status = 200, body = Page<DocumentResponse>), (status = 404, body = crate::error::ErrorBody)))]
 async fn list_workspace_documents(
@@ -79,7 +79,7 @@ async fn list_workspace_documents(
 }
 
 /// One document.
-#[utoipa::path(get, path = "/documents/{id}", tag = "documents",
+#[utoipa::path(get, path = "/api/v1/documents/{id}", tag = "documents",
     params(("id" = String, Path)),
     responses((status = 200, body = DocumentResponse), (status = 404, body = crate::error::ErrorBody)))]
 async fn get_document(
@@ -95,7 +95,7 @@ async fn get_document(
 }
 
 /// The extracted text of a document, page by page (JSON and CSV are one page).
-#[utoipa::path(get, path = "/documents/{id}/text", tag = "documents",
+#[utoipa::path(get, path = "/api/v1/documents/{id}/text", tag = "documents",
     params(("id" = String, Path)),
     responses((status = 200, body = DocumentTextResponse), (status = 404, body = crate::error::ErrorBody)))]
 async fn get_document_text(
@@ -119,7 +119,7 @@ async fn get_document_text(
 }
 
 /// The original file, byte for byte, streamed from storage.
-#[utoipa::path(get, path = "/documents/{id}/download", tag = "documents",
+#[utoipa::path(get, path = "/api/v1/documents/{id}/download", tag = "documents",
     params(("id" = String, Path)),
     responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>),
               (status = 404, body = crate::error::ErrorBody)))]
@@ -173,7 +173,7 @@ async fn download_document(
 }
 
 /// Deletes a document, its text and its original.
-#[utoipa::path(delete, path = "/documents/{id}", tag = "documents",
+#[utoipa::path(delete, path = "/api/v1/documents/{id}", tag = "documents",
     params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = crate::error::ErrorBody)))]
 async fn delete_document(

@@ -61,7 +61,7 @@ fn upload_links(id: &str) -> UploadLinks {
 /// Uploads a ZIP bundle (or a single PDF, JSON or CSV file) into a workspace. The body is
 /// streamed to storage; processing runs as a job. Multipart fields: `file`,
 /// `workspace_id`, optional `metadata` (a JSON object).
-#[utoipa::path(post, path = "/documents/upload", tag = "documents",
+#[utoipa::path(post, path = "/api/v1/documents/upload", tag = "documents",
     request_body(content_type = "multipart/form-data", description = "file, workspace_id, metadata"),
     responses((status = 202, body = UploadAccepted),
               (status = 404, body = crate::error::ErrorBody, description = "unknown workspace"),
@@ -147,7 +147,7 @@ pub struct UploadJobFilters {
 }
 
 /// Upload jobs of the organisation, newest first.
-#[utoipa::path(get, path = "/documents/jobs", tag = "documents",
+#[utoipa::path(get, path = "/api/v1/documents/jobs", tag = "documents",
     params(ListParams, UploadJobFilters),
     responses((status = 200, body = Page<UploadJobResponse>)))]
 async fn list_upload_jobs(
@@ -205,7 +205,7 @@ async fn find_upload_job(state: &AppState, principal: &Principal, id: &str) -> A
 }
 
 /// An upload job: status, progress, estimated completion, and the per-entry report.
-#[utoipa::path(get, path = "/documents/jobs/{id}", tag = "documents",
+#[utoipa::path(get, path = "/api/v1/documents/jobs/{id}", tag = "documents",
     params(("id" = String, Path)),
     responses((status = 200, body = UploadJobResponse), (status = 404, body = crate::error::ErrorBody)))]
 async fn get_upload_job(
@@ -219,7 +219,7 @@ async fn get_upload_job(
 }
 
 /// Cancels an upload job: it stops between entries; accepted documents stay.
-#[utoipa::path(delete, path = "/documents/jobs/{id}", tag = "documents",
+#[utoipa::path(delete, path = "/api/v1/documents/jobs/{id}", tag = "documents",
     params(("id" = String, Path)),
     responses((status = 200, body = UploadJobResponse), (status = 202, body = UploadJobResponse),
               (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]

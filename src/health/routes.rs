@@ -28,7 +28,7 @@ pub struct LivenessResponse {
 }
 
 /// Liveness: the process is up and answering.
-#[utoipa::path(get, path = "/health", tag = "health",
+#[utoipa::path(get, path = "/api/v1/health", tag = "health",
     responses((status = 200, body = LivenessResponse)))]
 async fn liveness(State(state): State<AppState>) -> Json<LivenessResponse> {
     Json(LivenessResponse {
@@ -51,7 +51,7 @@ pub struct DetailedHealthResponse {
 
 /// Dependency health: database round trip, storage, and the optional Redis and backends.
 /// `503` when a required dependency (database, storage) is down.
-#[utoipa::path(get, path = "/health/detailed", tag = "health",
+#[utoipa::path(get, path = "/api/v1/health/detailed", tag = "health",
     responses((status = 200, body = DetailedHealthResponse),
               (status = 503, body = DetailedHealthResponse)))]
 async fn detailed_health(State(state): State<AppState>) -> impl IntoResponse {
@@ -116,7 +116,7 @@ async fn detailed_health(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// Prometheus metrics in the text exposition format.
-#[utoipa::path(get, path = "/metrics", tag = "health",
+#[utoipa::path(get, path = "/api/v1/metrics", tag = "health",
     responses((status = 200, content_type = "text/plain", body = String)))]
 async fn prometheus_metrics(State(state): State<AppState>) -> impl IntoResponse {
     state.refresh_gauges().await;

@@ -16,6 +16,8 @@ pub struct MetricsHandle(PrometheusHandle);
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
 const LATENCY_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 ];
@@ -29,6 +31,18 @@ impl MetricsHandle {
             let recorder = builder.build_recorder();
             let handle = recorder.handle();
             metrics::set_global_recorder(recorder).ok()?;
+            // Histogram samples queue up until upkeep folds them into buckets; without a
+            // scrape that queue would grow with every request, so fold them regularly.
+            let upkeep = handle.clone();
+            std::thread::Builder::new()
+                .name("metrics-upkeep".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(UPKEEP_EVERY);
+                        upkeep.run_upkeep();
+                    }
+                })
+                .ok()?;
             Some(handle)
         });
         handle

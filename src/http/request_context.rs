@@ -1,15 +1,23 @@
 //! Request id, correlation and the error envelope for framework-made errors.
 
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use axum::body::to_bytes;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
+use axum::serve::IncomingStream;
 use futures::FutureExt;
+use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tower::{Service, ServiceExt};
 use tracing::Instrument;
 
 use super::security::{Timeouts, add_security_headers, is_docs_path};
@@ -42,18 +50,97 @@ fn sane_incoming_id(value: &HeaderValue) -> Option<String> {
     ok.then(|| s.to_owned())
 }
 
-/// What the edge middleware needs: the in-flight budget and the time limits.
+/// What the edge needs: the in-flight budget and the time limits.
 #[derive(Clone)]
 pub struct Edge {
     pub in_flight: Arc<Semaphore>,
     pub timeouts: Timeouts,
 }
 
-/// Everything a request passes on its way in and out, in one layer: request id and
-/// correlation span, load shedding, the time limit, panic catching, the error envelope
-/// for framework-made errors, and security headers. One layer instead of six because
-/// each axum `from_fn` layer boxes a future and clones the rest of the stack per request.
-pub async fn edge(State(edge): State<Arc<Edge>>, mut req: Request, next: Next) -> Response {
+/// The whole HTTP service as served: [`edge`] around the routes (`S`), per connection.
+///
+/// Written as a plain tower `Service` rather than an axum `from_fn` layer inside an outer
+/// `Router`: each of those boxes and clones per request, and on a health check that
+/// bookkeeping cost more than the work. It is also its own make-service for
+/// [`axum::serve`], recording each connection's peer address as `ConnectInfo`.
+#[derive(Clone)]
+pub struct EdgeService<S> {
+    inner: S,
+    edge: Arc<Edge>,
+    peer: Option<SocketAddr>,
+}
+
+impl<S> EdgeService<S> {
+    pub fn new(inner: S, edge: Edge) -> Self {
+        Self {
+            inner,
+            edge: Arc::new(edge),
+            peer: None,
+        }
+    }
+}
+
+impl<S> Service<Request> for EdgeService<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // The routes are always ready; readiness is checked again by `oneshot` below.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, mut req: Request) -> Self::Future {
+        if let Some(peer) = self.peer {
+            req.extensions_mut().insert(ConnectInfo(peer));
+        }
+        let inner = self.inner.clone();
+        let edge = Arc::clone(&self.edge);
+        Box::pin(async move {
+            Ok(edge_around(&edge, req, |req| async move {
+                match inner.oneshot(req).await {
+                    Ok(response) => response,
+                    Err(never) => match never {},
+                }
+            })
+            .await)
+        })
+    }
+}
+
+impl<S: Clone> Service<IncomingStream<'_, TcpListener>> for EdgeService<S> {
+    type Response = Self;
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<Self, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, stream: IncomingStream<'_, TcpListener>) -> Self::Future {
+        let mut connection = self.clone();
+        connection.peer = Some(*stream.remote_addr());
+        std::future::ready(Ok(connection))
+    }
+}
+
+/// The edge as an axum middleware, for tests that put it around routes of their own.
+pub async fn edge(State(edge): State<Arc<Edge>>, req: Request, next: Next) -> Response {
+    edge_around(&edge, req, |req| next.run(req)).await
+}
+
+/// Everything a request passes on its way in and out: request id and correlation span,
+/// load shedding, the time limit, panic catching, the error envelope for framework-made
+/// errors, and security headers.
+async fn edge_around<F, Fut>(edge: &Edge, mut req: Request, inner: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     let id = req
         .headers()
         .get(REQUEST_ID_HEADER)
@@ -83,7 +170,7 @@ pub async fn edge(State(edge): State<Arc<Edge>>, mut req: Request, next: Next) -
                 // Past MAX_IN_FLIGHT_REQUESTS: answer at once instead of queueing.
                 Err(_) => shed(),
                 Ok(_permit) => {
-                    let run = AssertUnwindSafe(next.run(req)).catch_unwind();
+                    let run = AssertUnwindSafe(inner(req)).catch_unwind();
                     match tokio::time::timeout(limit, run).await {
                         Ok(Ok(response)) => response,
                         Ok(Err(_panic)) => {

@@ -37,7 +37,7 @@ pub const POLL_EVERY: Duration = Duration::from_millis(250);
 
 /// Live state and progress of a job until it finishes (Server-Sent Events: `state`,
 /// `progress`).
-#[utoipa::path(get, path = "/jobs/{id}/events", tag = "jobs",
+#[utoipa::path(get, path = "/api/v1/jobs/{id}/events", tag = "jobs",
     params(("id" = String, Path, description = "Job id")),
     security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, content_type = "text/event-stream", body = String,

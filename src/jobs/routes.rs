@@ -169,7 +169,7 @@ impl JobFilters {
 }
 
 /// The organisation's jobs, newest first.
-#[utoipa::path(get, path = "/jobs", tag = "jobs",
+#[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs",
     params(ListParams, JobFilters),
     security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, body = Page<JobResponse>),
@@ -197,7 +197,7 @@ async fn list_jobs(
 }
 
 /// One job, with its progress, estimated completion and links.
-#[utoipa::path(get, path = "/jobs/{id}", tag = "jobs",
+#[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "jobs",
     params(("id" = String, Path, description = "Job id")),
     security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, body = JobResponse),
@@ -220,7 +220,7 @@ async fn get_job(
 /// Cancels a job. A queued job is `cancelled` at once (`200`); a running job is asked to
 /// stop and ends `cancelled` at its next check (`202`, `cancel_requested: true`).
 /// Cancelling a cancelled job is a no-op; a succeeded or failed job is `409`.
-#[utoipa::path(post, path = "/jobs/{id}/cancel", tag = "jobs",
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/cancel", tag = "jobs",
     params(("id" = String, Path, description = "Job id")),
     security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, body = JobResponse, description = "cancelled"),
@@ -277,7 +277,7 @@ pub async fn cancel(state: &AppState, org_id: &str, id: &str) -> ApiResult<(Stat
 
 /// Deletes a finished job (succeeded, failed or cancelled); `409` while it is queued or
 /// running — cancel it first.
-#[utoipa::path(delete, path = "/jobs/{id}", tag = "jobs",
+#[utoipa::path(delete, path = "/api/v1/jobs/{id}", tag = "jobs",
     params(("id" = String, Path, description = "Job id")),
     security(("bearer" = []), ("api_key" = [])),
     responses((status = 204, description = "deleted"),
@@ -314,7 +314,7 @@ pub struct CleanupResponse {
 
 /// Removes the organisation's finished jobs that completed more than `older_than_days`
 /// ago (default `JOB_CLEANUP_DAYS`). Admins only. The body is optional.
-#[utoipa::path(post, path = "/jobs/cleanup", tag = "jobs",
+#[utoipa::path(post, path = "/api/v1/jobs/cleanup", tag = "jobs",
     request_body(content = Option<CleanupRequest>, content_type = "application/json"),
     security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, body = CleanupResponse),

@@ -48,7 +48,7 @@ pub struct UpdateOrganisationRequest {
 }
 
 /// The caller's organisation. Any role.
-#[utoipa::path(get, path = "/orgs/current", tag = "organisations",
+#[utoipa::path(get, path = "/api/v1/orgs/current", tag = "organisations",
     security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, body = OrganisationResponse), (status = 401, body = ErrorBody)))]
 async fn get_current_org(
@@ -62,7 +62,7 @@ async fn get_current_org(
 }
 
 /// Renames the caller's organisation. Admins only.
-#[utoipa::path(patch, path = "/orgs/current", tag = "organisations",
+#[utoipa::path(patch, path = "/api/v1/orgs/current", tag = "organisations",
     request_body = UpdateOrganisationRequest,
     security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, body = OrganisationResponse),

@@ -42,7 +42,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// Stores a question set, from inline questions or from a JSON, CSV or promptfoo YAML
 /// file sent as `format` + `content`. A file that cannot be read is a `400` whose
 /// message and `details` name the line.
-#[utoipa::path(post, path = "/question-sets", tag = "questions",
+#[utoipa::path(post, path = "/api/v1/question-sets", tag = "questions",
     request_body = QuestionSetRequest,
     responses((status = 201, body = QuestionSetResponse),
               (status = 400, body = crate::error::ErrorBody, description = "the file could not be read; details: line, column, path, format"),
@@ -70,7 +70,7 @@ async fn create_question_set(
 }
 
 /// Question sets of the organisation, newest first.
-#[utoipa::path(get, path = "/question-sets", tag = "questions",
+#[utoipa::path(get, path = "/api/v1/question-sets", tag = "questions",
     params(ListParams),
     responses((status = 200, body = Page<QuestionSetResponse>)))]
 async fn list_question_sets(
@@ -95,7 +95,7 @@ async fn find_set(state: &AppState, principal: &Principal, id: &str) -> ApiResul
 }
 
 /// One question set with its questions.
-#[utoipa::path(get, path = "/question-sets/{id}", tag = "questions",
+#[utoipa::path(get, path = "/api/v1/question-sets/{id}", tag = "questions",
     params(("id" = String, Path)),
     responses((status = 200, body = QuestionSetResponse), (status = 404, body = crate::error::ErrorBody)))]
 async fn get_question_set(
@@ -111,7 +111,7 @@ async fn get_question_set(
 
 /// Replaces a question set (same body as creating one). Runs already started keep the
 /// questions they were started with.
-#[utoipa::path(put, path = "/question-sets/{id}", tag = "questions",
+#[utoipa::path(put, path = "/api/v1/question-sets/{id}", tag = "questions",
     params(("id" = String, Path)), request_body = QuestionSetRequest,
     responses((status = 200, body = QuestionSetResponse), (status = 400, body = crate::error::ErrorBody),
               (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
@@ -136,7 +136,7 @@ async fn replace_question_set(
 }
 
 /// Deletes a question set; runs made from it keep their questions.
-#[utoipa::path(delete, path = "/question-sets/{id}", tag = "questions",
+#[utoipa::path(delete, path = "/api/v1/question-sets/{id}", tag = "questions",
     params(("id" = String, Path)),
     responses((status = 204, description = "deleted"), (status = 404, body = crate::error::ErrorBody)))]
 async fn delete_question_set(
@@ -155,7 +155,7 @@ async fn delete_question_set(
 /// Starts a scored run of questions against a workspace, as a job: a stored set
 /// (`question_set_id`), inline `questions`, or a file (`question_set`). Poll
 /// `links.status`; results page through `links.results`.
-#[utoipa::path(post, path = "/questions/execute", tag = "questions",
+#[utoipa::path(post, path = "/api/v1/questions/execute", tag = "questions",
     request_body = ExecuteRequest,
     responses((status = 202, body = ExecuteAccepted), (status = 400, body = crate::error::ErrorBody),
               (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
@@ -171,7 +171,7 @@ async fn execute_questions(
 
 /// A run: job status, progress, estimated completion, answered/passed/failed, pass
 /// rate, and (once finished) its flips against the workspace's baseline.
-#[utoipa::path(get, path = "/questions/jobs/{id}", tag = "questions",
+#[utoipa::path(get, path = "/api/v1/questions/jobs/{id}", tag = "questions",
     params(("id" = String, Path, description = "The run's job id")),
     responses((status = 200, body = RunResponse), (status = 404, body = crate::error::ErrorBody)))]
 async fn get_question_run(
@@ -205,7 +205,7 @@ pub struct ResultsQuery {
 }
 
 /// A run's results in question order; `?format=csv|xlsx` downloads them all.
-#[utoipa::path(get, path = "/questions/jobs/{id}/results", tag = "questions",
+#[utoipa::path(get, path = "/api/v1/questions/jobs/{id}/results", tag = "questions",
     params(("id" = String, Path), ListParams, ResultsQuery),
     responses((status = 200, body = Page<ResultResponse>, description = "JSON page, or a text/csv or xlsx attachment"),
               (status = 404, body = crate::error::ErrorBody)))]
@@ -260,7 +260,7 @@ async fn get_question_results(
 
 /// Compares run `a` (before) with run `b` (after), question by question: pass→fail,
 /// fail→pass, confidence change, answer changed; and totals.
-#[utoipa::path(get, path = "/questions/jobs/{a}/compare/{b}", tag = "questions",
+#[utoipa::path(get, path = "/api/v1/questions/jobs/{a}/compare/{b}", tag = "questions",
     params(("a" = String, Path, description = "The earlier run"), ("b" = String, Path, description = "The later run")),
     responses((status = 200, body = Object, description = "quire-evals Comparison: per_question and totals"),
               (status = 404, body = crate::error::ErrorBody)))]
@@ -277,7 +277,7 @@ async fn compare_question_runs(
 
 /// Marks a finished run of this workspace as its baseline: later runs report their
 /// flips against it.
-#[utoipa::path(post, path = "/workspaces/{id}/baseline", tag = "questions",
+#[utoipa::path(post, path = "/api/v1/workspaces/{id}/baseline", tag = "questions",
     params(("id" = String, Path, description = "Workspace id")), request_body = SetBaselineRequest,
     responses((status = 200, body = WorkspaceResponse), (status = 404, body = crate::error::ErrorBody),
               (status = 409, body = crate::error::ErrorBody, description = "the run is not a finished run of this workspace")))]

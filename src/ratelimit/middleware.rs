@@ -3,9 +3,8 @@
 
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::middleware::Next;
 use axum::response::Response;
 
 use crate::app::AppState;
@@ -47,12 +46,16 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
 /// Resolves the principal (once: the handler reuses it from the request's extensions),
 /// counts the request against its budget, and answers `429` past it. Every counted
 /// answer carries `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset`.
-pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn rate_limit_around<F, Fut>(state: &AppState, req: Request, inner: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
     if !state.settings.rate_limit_enabled || is_exempt(req.uri().path()) {
-        return next.run(req).await;
+        return inner(req).await;
     }
     let (mut parts, body) = req.into_parts();
-    let key = match Principal::from_request_parts(&mut parts, &state).await {
+    let key = match Principal::from_request_parts(&mut parts, state).await {
         Ok(principal) => principal.rate_limit_key(),
         Err(_) => format!("ip:{}", client_ip(&parts)),
     };
@@ -63,7 +66,7 @@ pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next)
     if !decision.allowed {
         return decision.rejection();
     }
-    let mut response = next.run(Request::from_parts(parts, body)).await;
+    let mut response = inner(Request::from_parts(parts, body)).await;
     // A handler with a stricter budget of its own (login) has set the headers already.
     if !response.headers().contains_key("ratelimit-limit") {
         decision.write_headers(response.headers_mut());

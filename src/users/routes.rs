@@ -79,7 +79,7 @@ pub struct UpdateUserRequest {
 }
 
 /// The organisation's users, oldest first. Admins only.
-#[utoipa::path(get, path = "/users", tag = "users", params(ListParams),
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", params(ListParams),
     security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, body = Page<UserResponse>),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
@@ -95,7 +95,7 @@ async fn list_users(
 }
 
 /// Adds a user to the organisation with a role. Admins only.
-#[utoipa::path(post, path = "/users", tag = "users", request_body = CreateUserRequest,
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = CreateUserRequest,
     security(("bearer" = []), ("api_key" = [])),
     responses((status = 201, body = UserResponse),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
@@ -122,7 +122,7 @@ async fn create_user(
 }
 
 /// One user of the organisation. Admins only; a user of another organisation is a 404.
-#[utoipa::path(get, path = "/users/{id}", tag = "users",
+#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users",
     params(("id" = String, Path, description = "user id")),
     security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, body = UserResponse),
@@ -142,7 +142,7 @@ async fn get_user(
 
 /// Changes a user's name, role, password or active flag. Admins only. Demoting or
 /// deactivating the last active admin is a 409.
-#[utoipa::path(patch, path = "/users/{id}", tag = "users", request_body = UpdateUserRequest,
+#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", request_body = UpdateUserRequest,
     params(("id" = String, Path, description = "user id")),
     security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, body = UserResponse),
@@ -174,7 +174,7 @@ async fn update_user(
 /// Deactivates a user (the row stays, so what they did keeps its author; `PATCH` with
 /// `is_active: true` restores them). Their sessions, access tokens and API keys stop
 /// working at once. Admins only; deactivating the last active admin is a 409.
-#[utoipa::path(delete, path = "/users/{id}", tag = "users",
+#[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "users",
     params(("id" = String, Path, description = "user id")),
     security(("bearer" = []), ("api_key" = [])),
     responses((status = 204, description = "deactivated"),

@@ -38,7 +38,7 @@ pub struct WorkspaceListQuery {
 }
 
 /// Creates a workspace, or with `reuse_existing` returns the one of that name (200).
-#[utoipa::path(post, path = "/workspaces", tag = "workspaces",
+#[utoipa::path(post, path = "/api/v1/workspaces", tag = "workspaces",
     request_body = CreateWorkspaceRequest,
     responses((status = 201, body = WorkspaceResponse), (status = 200, body = WorkspaceResponse),
               (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
@@ -60,7 +60,7 @@ async fn create_workspace(
 }
 
 /// Workspaces of the organisation, newest first.
-#[utoipa::path(get, path = "/workspaces", tag = "workspaces",
+#[utoipa::path(get, path = "/api/v1/workspaces", tag = "workspaces",
     params(ListParams, WorkspaceListQuery),
     responses((status = 200, body = Page<WorkspaceResponse>)))]
 async fn list_workspaces(
@@ -88,7 +88,7 @@ async fn list_workspaces(
 }
 
 /// One workspace with its document count and status.
-#[utoipa::path(get, path = "/workspaces/{id}", tag = "workspaces",
+#[utoipa::path(get, path = "/api/v1/workspaces/{id}", tag = "workspaces",
     params(("id" = String, Path)),
     responses((status = 200, body = WorkspaceResponse), (status = 404, body = crate::error::ErrorBody)))]
 async fn get_workspace(
@@ -104,7 +104,7 @@ async fn get_workspace(
 }
 
 /// Changes the fields given, here and on the backend.
-#[utoipa::path(put, path = "/workspaces/{id}", tag = "workspaces",
+#[utoipa::path(put, path = "/api/v1/workspaces/{id}", tag = "workspaces",
     params(("id" = String, Path)), request_body = UpdateWorkspaceRequest,
     responses((status = 200, body = WorkspaceResponse), (status = 404, body = crate::error::ErrorBody),
               (status = 422, body = crate::error::ErrorBody)))]
@@ -131,7 +131,7 @@ pub struct DeleteWorkspaceQuery {
 
 /// Deletes the workspace, its documents and its backend counterpart. `409` while its
 /// jobs run, unless `force=true`.
-#[utoipa::path(delete, path = "/workspaces/{id}", tag = "workspaces",
+#[utoipa::path(delete, path = "/api/v1/workspaces/{id}", tag = "workspaces",
     params(("id" = String, Path), DeleteWorkspaceQuery),
     responses((status = 204), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 async fn delete_workspace(
@@ -146,7 +146,7 @@ async fn delete_workspace(
 }
 
 /// Starts a job that hands documents not yet embedded to the backend.
-#[utoipa::path(post, path = "/workspaces/{id}/embed", tag = "workspaces",
+#[utoipa::path(post, path = "/api/v1/workspaces/{id}/embed", tag = "workspaces",
     params(("id" = String, Path)),
     responses((status = 202, body = JobResponse), (status = 404, body = crate::error::ErrorBody)))]
 async fn embed_workspace(
@@ -162,7 +162,7 @@ async fn embed_workspace(
 
 /// Answers one message at once, with its sources; optionally in a thread, optionally
 /// restricted to some documents or document types.
-#[utoipa::path(post, path = "/workspaces/{id}/chat", tag = "workspaces",
+#[utoipa::path(post, path = "/api/v1/workspaces/{id}/chat", tag = "workspaces",
     params(("id" = String, Path)), request_body = ChatRequest,
     responses((status = 200, body = ChatResponse), (status = 404, body = crate::error::ErrorBody),
               (status = 503, body = crate::error::ErrorBody)))]
