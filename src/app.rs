@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, Method, header};
+use axum::routing::future::RouteFuture;
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
-use tower::ServiceBuilder;
-use tower::util::BoxCloneSyncService;
+use tower::{Layer, Service};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -363,21 +363,51 @@ pub fn with_http_stack(routes: Router, settings: &Settings) -> HttpService {
             upload: Duration::from_secs(u64::from(settings.upload_timeout)),
         },
     };
-    let cors =
-        (!settings.allowed_origins.0.is_empty()).then(|| cors_layer(&settings.allowed_origins.0));
-    let routes = ServiceBuilder::new()
-        .layer(tower::util::option_layer(cors))
-        .layer(DefaultBodyLimit::max(
-            settings.max_request_body_size.0 as usize,
-        ))
-        .service(routes);
-    EdgeService::new(BoxCloneSyncService::new(routes), edge)
+    let routes = LimitedRoutes {
+        router: routes,
+        body_limit: DefaultBodyLimit::max(settings.max_request_body_size.0 as usize),
+        cors: (!settings.allowed_origins.0.is_empty())
+            .then(|| Arc::new(cors_layer(&settings.allowed_origins.0))),
+    };
+    EdgeService::new(routes, edge)
 }
 
-/// The served service: the edge around the (type-erased) routes. One box per request
-/// buys a nameable type for `Application` and the tests.
-pub type HttpService =
-    EdgeService<BoxCloneSyncService<axum::extract::Request, axum::response::Response, Infallible>>;
+/// The served service: the edge around the routes.
+pub type HttpService = EdgeService<LimitedRoutes>;
+
+/// The routes behind the body limit and, when `ALLOWED_ORIGINS` is set, CORS. A named
+/// service (rather than a `ServiceBuilder` stack, whose body-limit type cannot be named)
+/// so that `HttpService` needs no boxing.
+#[derive(Clone)]
+pub struct LimitedRoutes {
+    router: Router,
+    body_limit: DefaultBodyLimit,
+    cors: Option<Arc<CorsLayer>>,
+}
+
+impl Service<axum::extract::Request> for LimitedRoutes {
+    type Response = axum::response::Response;
+    type Error = Infallible;
+    type Future = futures::future::Either<
+        tower_http::cors::ResponseFuture<RouteFuture<Infallible>>,
+        RouteFuture<Infallible>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Infallible>> {
+        Service::<axum::extract::Request>::poll_ready(&mut self.router, cx)
+    }
+
+    fn call(&mut self, req: axum::extract::Request) -> Self::Future {
+        let mut limited = self.body_limit.layer(&mut self.router);
+        match &self.cors {
+            Some(cors) => futures::future::Either::Left(cors.layer(limited).call(req)),
+            None => futures::future::Either::Right(limited.call(req)),
+        }
+    }
+}
 
 fn cors_layer(origins: &[String]) -> CorsLayer {
     let base = CorsLayer::new()

@@ -145,7 +145,11 @@ where
         .headers()
         .get(REQUEST_ID_HEADER)
         .and_then(sane_incoming_id)
-        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+        .unwrap_or_else(|| {
+            // Encoded into a stack buffer: `to_string` goes through the formatter.
+            let mut buf = uuid::Uuid::encode_buffer();
+            (*uuid::Uuid::now_v7().hyphenated().encode_lower(&mut buf)).to_owned()
+        });
     req.extensions_mut().insert(RequestId(id.clone()));
     let path = req.uri().path();
     let is_docs = is_docs_path(path);
