@@ -106,6 +106,17 @@ pub enum StorageType {
     S3,
 }
 
+/// Which program turns PDFs into text (both run confined, one process per PDF).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PdfTextEngine {
+    /// Poppler's `pdftotext` when it is on `PATH`, the built-in engine otherwise.
+    Auto,
+    /// pdf-extract (on lopdf), inside this binary: nothing to install.
+    Builtin,
+    /// Poppler's `pdftotext` (Debian `poppler-utils`); refused at startup when missing.
+    Pdftotext,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Json,
@@ -352,6 +363,16 @@ pub struct Settings {
     #[arg(long, env = "QUIRE_PDF_EXTRACTOR", hide = true, global = true)]
     pub pdf_extractor: Option<PathBuf>,
 
+    /// PDF text engine: Poppler's pdftotext, the built-in one, or auto (pdftotext when on PATH)
+    #[arg(
+        long,
+        env = "PDF_TEXT_ENGINE",
+        value_enum,
+        default_value = "auto",
+        global = true
+    )]
+    pub pdf_text_engine: PdfTextEngine,
+
     /// Largest upload accepted, in bytes (suffixes KB, MB, GB allowed).
     #[arg(long, env = "MAX_FILE_SIZE", default_value = "100MB", global = true)]
     pub max_file_size: ByteSize,
@@ -586,6 +607,14 @@ impl Settings {
             return Err(ConfigError::new(
                 "DATABASE_MIN_CONNECTIONS",
                 "must not exceed DATABASE_MAX_CONNECTIONS",
+            ));
+        }
+        if self.pdf_text_engine == PdfTextEngine::Pdftotext
+            && quire_ingest::PopplerTools::find_on_path().is_none()
+        {
+            return Err(ConfigError::new(
+                "PDF_TEXT_ENGINE",
+                "is pdftotext, but no pdftotext is on PATH (install poppler-utils, or use auto or builtin)",
             ));
         }
         Ok(())

@@ -5,9 +5,10 @@
 //! to deterministic keys, and rows are inserted with `ON CONFLICT DO NOTHING`, so a
 //! re-run after a crash finishes the remaining entries without duplicating anything.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::ControlFlow;
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -16,11 +17,16 @@ use tokio_util::sync::CancellationToken;
 use utoipa::ToSchema;
 
 use crate::app::AppState;
+use crate::config::PdfTextEngine;
 use crate::documents::repo::{self, DocumentRow};
 use crate::storage::document_key;
 use crate::time::now_ms;
 
 pub const UPLOAD_JOB_TYPE: &str = "document.upload";
+
+/// Progress is written at most this often (and once more after the last entry): a
+/// write per entry was a database round trip per file, and nobody polls faster.
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
 
 /// What the upload endpoint records for the job.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -123,7 +129,21 @@ pub fn ingest_limits(state: &AppState) -> quire_ingest::Limits {
     }
 }
 
+/// The PDF text engine `PDF_TEXT_ENGINE` asks for: Poppler's `pdftotext` (found on
+/// `PATH` now, so installing it needs no restart) or the built-in child.
 pub fn pdf_extractor(state: &AppState) -> anyhow::Result<quire_ingest::PdfExtractor> {
+    let poppler = match state.settings.pdf_text_engine {
+        PdfTextEngine::Builtin => None,
+        PdfTextEngine::Auto => quire_ingest::PopplerTools::find_on_path(),
+        PdfTextEngine::Pdftotext => {
+            Some(quire_ingest::PopplerTools::find_on_path().ok_or_else(|| {
+                anyhow::anyhow!("PDF_TEXT_ENGINE is pdftotext, but no pdftotext is on PATH")
+            })?)
+        }
+    };
+    if let Some(tools) = poppler {
+        return Ok(quire_ingest::PdfExtractor::Pdftotext(tools));
+    }
     let command = match &state.settings.pdf_extractor {
         Some(path) => {
             quire_ingest::PdfChildCommand::new(path.clone()).arg(quire_ingest::PDF_CHILD_SUBCOMMAND)
@@ -141,17 +161,27 @@ pub async fn run_upload(ctx: IngestContext) -> anyhow::Result<UploadReport> {
     let path: PathBuf = copy.path().to_path_buf();
     let limits = ingest_limits(&state);
     let extractor = pdf_extractor(&state)?;
+    tracing::debug!(engine = extractor.engine_name(), "pdf text engine");
+    // What an earlier run of this job already recorded, in one query.
+    let recorded: HashMap<String, String> =
+        repo::find_document_ids_by_upload(&state.db.pool, &ctx.org_id, &ctx.job_id)
+            .await?
+            .into_iter()
+            .collect();
     let handle = tokio::runtime::Handle::current();
     let file_name = ctx.payload.file_name.clone();
 
     let outcome = tokio::task::spawn_blocking(move || {
         let mut report = UploadReport::default();
+        let mut last_write: Option<Instant> = None;
+        let mut unwritten: Option<(f64, String)> = None;
         let result = quire_ingest::judge_upload(&path, &file_name, &limits, &extractor, |judged| {
             if ctx.cancel.is_cancelled() {
                 report.cancelled = true;
                 return Ok(ControlFlow::Break(()));
             }
-            let outcome = handle.block_on(record_entry(&ctx, judged.report, judged.content))?;
+            let outcome =
+                handle.block_on(record_entry(&ctx, &recorded, judged.report, judged.content))?;
             report.push(outcome);
             let p = judged.progress;
             let percent = if p.compressed_bytes_total > 0 {
@@ -161,12 +191,22 @@ pub async fn run_upload(ctx: IngestContext) -> anyhow::Result<UploadReport> {
             } else {
                 100.0
             };
-            (ctx.progress)(
+            let update = (
                 percent.min(99.0),
                 format!("{} of {} entries judged", p.entries_done, p.entries_total),
             );
+            if last_write.is_none_or(|at| at.elapsed() >= PROGRESS_INTERVAL) {
+                (ctx.progress)(update.0, update.1);
+                last_write = Some(Instant::now());
+                unwritten = None;
+            } else {
+                unwritten = Some(update);
+            }
             Ok(ControlFlow::Continue(()))
         });
+        if let Some((percent, message)) = unwritten {
+            (ctx.progress)(percent, message);
+        }
         drop(copy);
         match result {
             Ok(_) => report,
@@ -182,6 +222,7 @@ pub async fn run_upload(ctx: IngestContext) -> anyhow::Result<UploadReport> {
 
 async fn record_entry(
     ctx: &IngestContext,
+    recorded: &HashMap<String, String>,
     entry: &quire_ingest::EntryReport,
     content: Option<quire_ingest::EntryContent>,
 ) -> Result<EntryOutcome, anyhow::Error> {
@@ -211,9 +252,9 @@ async fn record_entry(
     let payload = &ctx.payload;
 
     // Already recorded by an earlier run of this job.
-    if let Some(existing) = repo::find_document_by_entry(db, org, &ctx.job_id, &entry.path).await? {
+    if let Some(existing) = recorded.get(&entry.path) {
         outcome.verdict = EntryVerdict::Accepted;
-        outcome.document_id = Some(existing.id);
+        outcome.document_id = Some(existing.clone());
         return Ok(outcome);
     }
     if let Some(first) = repo::find_document_by_sha(db, org, &payload.workspace_id, &sha256).await?
@@ -271,6 +312,13 @@ async fn record_entry(
     if repo::insert_document_with_pages(db, &row, &pages).await? {
         outcome.verdict = EntryVerdict::Accepted;
         outcome.document_id = Some(document_id);
+    } else if let Some(existing) =
+        repo::find_document_by_entry(db, org, &ctx.job_id, &entry.path).await?
+    {
+        // Another run of this same job (one that lost its lease) recorded the entry
+        // meanwhile, under the same key: the original is its, so it stays.
+        outcome.verdict = EntryVerdict::Accepted;
+        outcome.document_id = Some(existing.id);
     } else {
         // Lost a race with a concurrent upload of the same content.
         ctx.state.storage.delete(&storage_key).await?;

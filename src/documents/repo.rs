@@ -71,18 +71,45 @@ pub async fn insert_document_with_pages(
         tx.rollback().await?;
         return Ok(false);
     }
-    for (number, text) in pages {
-        sqlx::query(
-            "INSERT INTO document_pages (document_id, page_number, text) VALUES ($1, $2, $3)",
-        )
-        .bind(&row.id)
-        .bind(*number)
-        .bind(text)
-        .execute(&mut *tx)
-        .await?;
+    // Several pages per statement: one round trip per page was most of the cost of
+    // recording a long PDF.
+    for chunk in pages.chunks(PAGES_PER_INSERT) {
+        let mut sql =
+            String::from("INSERT INTO document_pages (document_id, page_number, text) VALUES ");
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("($1, ${}, ${})", 2 * i + 2, 2 * i + 3));
+        }
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&row.id);
+        for (number, text) in chunk {
+            query = query.bind(*number).bind(text);
+        }
+        query.execute(&mut *tx).await?;
     }
     tx.commit().await?;
     Ok(true)
+}
+
+/// Pages per multi-row insert: well under SQLite's and PostgreSQL's bind limits
+/// (32 766 and 65 535), small enough that one statement stays a few MB.
+const PAGES_PER_INSERT: usize = 200;
+
+/// `(archive_path, id)` of every document an upload job has recorded so far, so a
+/// re-run knows what it already did with one query instead of one per entry.
+pub async fn find_document_ids_by_upload(
+    pool: &AnyPool,
+    org_id: &str,
+    upload_job_id: &str,
+) -> sqlx::Result<Vec<(String, String)>> {
+    sqlx::query_as(
+        "SELECT archive_path, id FROM documents WHERE org_id = $1 AND upload_job_id = $2",
+    )
+    .bind(org_id)
+    .bind(upload_job_id)
+    .fetch_all(pool)
+    .await
 }
 
 pub async fn find_document(

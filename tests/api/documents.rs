@@ -468,3 +468,27 @@ async fn cancelling_an_upload_stops_between_entries_and_keeps_what_was_accepted(
         assert_eq!(original.status(), 200);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mixed_bundle_ingests_the_same_with_the_builtin_pdf_engine() {
+    let app = TestApp::spawn_with(Backend::Sqlite, &["--pdf-text-engine=builtin"])
+        .await
+        .unwrap();
+    run_mixed_bundle(&app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mixed_bundle_ingests_the_same_with_the_pdftotext_engine() {
+    if quire_ingest::PopplerTools::find_on_path().is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but pdftotext is not on PATH: install poppler-utils"
+        );
+        eprintln!("pdftotext is not on PATH: the pdftotext engine is not tested");
+        return;
+    }
+    let app = TestApp::spawn_with(Backend::Sqlite, &["--pdf-text-engine=pdftotext"])
+        .await
+        .unwrap();
+    run_mixed_bundle(&app).await;
+}

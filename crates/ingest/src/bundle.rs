@@ -1,11 +1,14 @@
 //! Judging an upload: a ZIP bundle entry by entry, or a single file.
 
 use std::cell::Cell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::ops::ControlFlow;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread;
 
 use flate2::read::DeflateDecoder;
 use sha2::{Digest, Sha256};
@@ -15,9 +18,7 @@ use crate::csv_text::{CsvProblem, csv_to_text};
 use crate::json_text::{JsonProblem, json_to_text};
 use crate::limits::{JSON_DEPTH_CEILING, Limits, human_bytes};
 use crate::path::{display_form, extension, is_os_metadata, normalise};
-use crate::pdf::{
-    PdfError, PdfExtractor, PdfOutcome, extract_pdf_in_child, extract_pdf_in_process,
-};
+use crate::pdf::{PdfError, PdfExtractor, PdfOutcome};
 use crate::reason::{RejectReason, Rejection};
 use crate::report::{
     BundleReport, DocType, EntryContent, EntryFlag, EntryReport, Judged, PageText, Progress,
@@ -73,12 +74,18 @@ pub struct BundleError {
 
 /// Judges a ZIP bundle entry by entry.
 ///
-/// `on_entry` is called once per judged entry, in archive order, accepted or
-/// rejected, with the entry's report, its content when accepted, and
-/// progress. Only one entry's content is in memory at a time. Returning
-/// `ControlFlow::Break` stops before the next entry (the report then has
-/// `stopped_early`); returning an error stops with
-/// [`FatalReason::Callback`].
+/// `on_entry` is called on the calling thread once per judged entry, in
+/// archive order, accepted or rejected, with the entry's report, its content
+/// when accepted, and progress. Returning `ControlFlow::Break` stops before
+/// the next entry (the report then has `stopped_early`); returning an error
+/// stops with [`FatalReason::Callback`].
+///
+/// PDFs are extracted by up to `limits.pdf_workers` threads at once while
+/// this thread reads ahead and judges the next entries; verdicts still reach
+/// `on_entry` strictly in archive order. At most `2 × pdf_workers + 1`
+/// entries and about `limits.max_buffered_bytes` of their content wait for
+/// their turn at a time. Entries read ahead of a stop are dropped unseen and
+/// their extraction processes killed.
 ///
 /// Blocking: call it from `spawn_blocking` or a worker thread.
 pub fn judge_bundle<F>(
@@ -90,9 +97,11 @@ pub fn judge_bundle<F>(
 where
     F: FnMut(Judged<'_>) -> Result<ControlFlow<()>, CallbackError>,
 {
-    let mut judge = Judge::new(limits, pdf, on_entry);
-    let outcome = judge.run_zip(path);
-    judge.finish(outcome)
+    with_pool(limits, pdf, |pool| {
+        let mut judge = Judge::new(limits, pool, on_entry);
+        let outcome = judge.run_zip(path);
+        judge.finish(outcome)
+    })
 }
 
 /// Judges one non-archive file as a one-entry bundle. `name` is the name the
@@ -108,9 +117,11 @@ pub fn judge_file<F>(
 where
     F: FnMut(Judged<'_>) -> Result<ControlFlow<()>, CallbackError>,
 {
-    let mut judge = Judge::new(limits, pdf, on_entry);
-    let outcome = judge.run_file(path, name);
-    judge.finish(outcome)
+    with_pool(limits, pdf, |pool| {
+        let mut judge = Judge::new(limits, pool, on_entry);
+        let outcome = judge.run_file(path, name);
+        judge.finish(outcome)
+    })
 }
 
 /// Judges whatever was uploaded: a file starting with a ZIP signature as a
@@ -143,11 +154,152 @@ where
 
 struct Judge<'a, F> {
     limits: &'a Limits,
-    pdf: &'a PdfExtractor,
+    pool: &'a Pool,
     on_entry: F,
     report: BundleReport,
     progress: Progress,
     inflated_total: u64,
+    /// Entries judged (or being extracted) but not yet handed to `on_entry`,
+    /// in archive order.
+    waiting: VecDeque<Slot>,
+    /// Content bytes held by `waiting`.
+    waiting_bytes: u64,
+}
+
+/// One entry waiting for its turn to be delivered.
+struct Slot {
+    kind: SlotKind,
+    /// Progress as of reading this entry.
+    progress: Progress,
+    bytes: u64,
+}
+
+enum SlotKind {
+    /// A directory or OS metadata: counted, not reported.
+    Skipped,
+    Judged(EntryReport, Option<EntryContent>),
+    /// A PDF whose text a pool thread is extracting.
+    Extracting(EntryReport, mpsc::Receiver<Extracted>),
+}
+
+/// What a pool thread hands back: the outcome and the PDF's bytes, which the
+/// caller still needs for storage.
+struct Extracted {
+    outcome: Result<PdfOutcome, PdfError>,
+    bytes: Vec<u8>,
+}
+
+/// How far the reading thread got with an entry.
+enum Judgement {
+    Done(Option<EntryContent>),
+    /// A PDF, its type confirmed; the text is still to be extracted.
+    Pdf(Vec<u8>),
+}
+
+/// Threads that extract PDFs while the reading thread goes on.
+struct Pool {
+    tasks: Option<mpsc::Sender<Task>>,
+    abort: Arc<AtomicBool>,
+    inline: Option<(PdfExtractor, Limits)>,
+    workers: usize,
+}
+
+struct Task {
+    bytes: Vec<u8>,
+    reply: mpsc::SyncSender<Extracted>,
+}
+
+impl Pool {
+    /// Hands the PDF to a pool thread; the answer arrives on the receiver.
+    /// Without threads (none could be started) it is extracted right here.
+    fn submit(&self, bytes: Vec<u8>) -> mpsc::Receiver<Extracted> {
+        let (reply, receiver) = mpsc::sync_channel(1);
+        let task = Task { bytes, reply };
+        let task = match &self.tasks {
+            Some(tasks) => match tasks.send(task) {
+                Ok(()) => return receiver,
+                Err(mpsc::SendError(task)) => task,
+            },
+            None => task,
+        };
+        let outcome = match &self.inline {
+            Some((pdf, limits)) => pdf.extract_abortable(&task.bytes, limits, &self.abort),
+            None => Err(PdfError::Abandoned),
+        };
+        let _ = task.reply.send(Extracted {
+            outcome,
+            bytes: task.bytes,
+        });
+        receiver
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        // Whatever is still being extracted was read ahead of a stop (or a
+        // panic): nobody will look at it, so its processes go now.
+        self.abort.store(true, Ordering::Relaxed);
+        self.tasks = None;
+    }
+}
+
+/// Runs `body` with a pool of `limits.pdf_workers` extraction threads, which
+/// are stopped and joined before this returns.
+fn with_pool<T>(limits: &Limits, pdf: &PdfExtractor, body: impl FnOnce(&Pool) -> T) -> T {
+    let workers = limits.pdf_workers.max(1);
+    let (sender, receiver) = mpsc::channel::<Task>();
+    let receiver = Mutex::new(receiver);
+    let abort = Arc::new(AtomicBool::new(false));
+    thread::scope(|scope| {
+        let mut started = 0;
+        for n in 0..workers {
+            let (receiver, abort) = (&receiver, Arc::clone(&abort));
+            let spawned = thread::Builder::new()
+                .name(format!("quire-pdf-{n}"))
+                .spawn_scoped(scope, move || {
+                    extraction_worker(receiver, pdf, limits, &abort)
+                });
+            if spawned.is_ok() {
+                started += 1;
+            }
+        }
+        let pool = Pool {
+            tasks: (started > 0).then_some(sender),
+            inline: (started == 0).then(|| (pdf.clone(), limits.clone())),
+            abort,
+            workers: started.max(1),
+        };
+        // Dropping the pool (also when `body` panics) closes the queue and
+        // kills running extractions, so the scope's join cannot hang.
+        body(&pool)
+    })
+}
+
+fn extraction_worker(
+    tasks: &Mutex<mpsc::Receiver<Task>>,
+    pdf: &PdfExtractor,
+    limits: &Limits,
+    abort: &AtomicBool,
+) {
+    loop {
+        let task = match tasks.lock() {
+            Ok(receiver) => receiver.recv(),
+            Err(_) => return,
+        };
+        let Ok(task) = task else {
+            return;
+        };
+        let outcome = if abort.load(Ordering::Relaxed) {
+            Err(PdfError::Abandoned)
+        } else {
+            pdf.extract_abortable(&task.bytes, limits, abort)
+        };
+        // The judge may have stopped and dropped the receiver: nothing to do.
+        let _ = task.reply.send(Extracted {
+            outcome,
+            bytes: task.bytes,
+        });
+    }
 }
 
 /// Per-archive state the entry loop carries along.
@@ -180,18 +332,33 @@ impl<F> Judge<'_, F>
 where
     F: FnMut(Judged<'_>) -> Result<ControlFlow<()>, CallbackError>,
 {
-    fn new<'a>(limits: &'a Limits, pdf: &'a PdfExtractor, on_entry: F) -> Judge<'a, F> {
+    fn new<'a>(limits: &'a Limits, pool: &'a Pool, on_entry: F) -> Judge<'a, F> {
         Judge {
             limits,
-            pdf,
+            pool,
             on_entry,
             report: BundleReport::default(),
             progress: Progress::default(),
             inflated_total: 0,
+            waiting: VecDeque::new(),
+            waiting_bytes: 0,
         }
     }
 
-    fn finish(self, outcome: Result<(), FatalReason>) -> Result<BundleReport, BundleError> {
+    fn finish(mut self, outcome: Result<(), FatalReason>) -> Result<BundleReport, BundleError> {
+        // A reading failure comes after every entry still waiting: they are
+        // delivered first, and a stop or failure among them wins.
+        let outcome = match outcome {
+            Ok(()) => Ok(()),
+            Err(reason) => match self.drain() {
+                Ok(ControlFlow::Continue(())) => Err(reason),
+                Ok(ControlFlow::Break(())) => {
+                    self.report.stopped_early = true;
+                    Ok(())
+                }
+                Err(earlier) => Err(earlier),
+            },
+        };
         match outcome {
             Ok(()) => Ok(self.report),
             Err(reason) => Err(BundleError {
@@ -272,10 +439,13 @@ where
             let mut report = EntryReport::new(path, original);
             report.reject(duplicate(count, &report.path));
             self.progress.entries_done += 1;
-            if self.deliver(report, None)?.is_break() {
+            if self.enqueue(SlotKind::Judged(report, None), 0)?.is_break() {
                 self.report.stopped_early = true;
                 return Ok(());
             }
+        }
+        if self.drain()?.is_break() {
+            self.report.stopped_early = true;
         }
         Ok(())
     }
@@ -320,8 +490,7 @@ where
             .saturating_add(meta.compressed)
             .min(self.progress.compressed_bytes_total);
         if meta.is_dir {
-            self.report.counts.skipped += 1;
-            return Ok(ControlFlow::Continue(()));
+            return self.enqueue(SlotKind::Skipped, 0);
         }
 
         let normalised = match &meta.name {
@@ -334,8 +503,7 @@ where
         if let Ok(path) = &normalised
             && is_os_metadata(path)
         {
-            self.report.counts.skipped += 1;
-            return Ok(ControlFlow::Continue(()));
+            return self.enqueue(SlotKind::Skipped, 0);
         }
         let shown = meta.name.as_deref().unwrap_or(&meta.original);
         let mut report = EntryReport::new(
@@ -343,16 +511,8 @@ where
             meta.original.clone(),
         );
         state.files_seen += 1;
-        let content =
-            match self.check_zip_entry(archive, index, &meta, normalised, state, &mut report) {
-                Ok(content) => content,
-                Err(Refusal::Entry(rejection)) => {
-                    report.reject(rejection);
-                    None
-                }
-                Err(Refusal::Fatal(reason)) => return Err(reason),
-            };
-        self.deliver(report, content)
+        let judged = self.check_zip_entry(archive, index, &meta, normalised, state, &mut report);
+        self.enqueue_judged(report, judged)
     }
 
     fn check_zip_entry(
@@ -363,7 +523,7 @@ where
         normalised: Result<String, Rejection>,
         state: &mut ZipState,
         report: &mut EntryReport,
-    ) -> Result<Option<EntryContent>, Refusal> {
+    ) -> Result<Judgement, Refusal> {
         let limits = self.limits;
         if state.files_seen > limits.max_entries {
             return Err(Rejection::with(
@@ -537,15 +697,8 @@ where
             normalised.clone().unwrap_or_else(|_| display_form(base)),
             name.to_owned(),
         );
-        let content = match self.check_file(file, size, normalised, &mut report) {
-            Ok(content) => content,
-            Err(Refusal::Entry(rejection)) => {
-                report.reject(rejection);
-                None
-            }
-            Err(Refusal::Fatal(reason)) => return Err(reason),
-        };
-        if self.deliver(report, content)?.is_break() {
+        let judged = self.check_file(file, size, normalised, &mut report);
+        if self.enqueue_judged(report, judged)?.is_break() || self.drain()?.is_break() {
             self.report.stopped_early = true;
         }
         Ok(())
@@ -557,7 +710,7 @@ where
         size: u64,
         normalised: Result<String, Rejection>,
         report: &mut EntryReport,
-    ) -> Result<Option<EntryContent>, Refusal> {
+    ) -> Result<Judgement, Refusal> {
         let path = normalised?;
         let ext = extension(&path);
         let claim = claim_for_extension(ext.as_deref());
@@ -596,7 +749,7 @@ where
         report: &mut EntryReport,
         claim: Claim,
         bytes: Vec<u8>,
-    ) -> Result<Option<EntryContent>, Refusal> {
+    ) -> Result<Judgement, Refusal> {
         report.inflated_size = Some(bytes.len() as u64);
         report.sha256 = Some(format!("{:x}", Sha256::digest(&bytes)));
         if bytes.is_empty() {
@@ -634,74 +787,10 @@ where
             }
         };
         match doc_type {
-            DocType::Pdf => self.accept_pdf(report, bytes),
-            DocType::Json => self.accept_json(report, bytes),
-            DocType::Csv => self.accept_csv(report, bytes),
+            DocType::Pdf => Ok(Judgement::Pdf(bytes)),
+            DocType::Json => self.accept_json(report, bytes).map(Judgement::Done),
+            DocType::Csv => self.accept_csv(report, bytes).map(Judgement::Done),
         }
-    }
-
-    fn accept_pdf(
-        &mut self,
-        report: &mut EntryReport,
-        bytes: Vec<u8>,
-    ) -> Result<Option<EntryContent>, Refusal> {
-        let outcome = match self.pdf {
-            PdfExtractor::Child(command) => extract_pdf_in_child(command, &bytes, self.limits),
-            PdfExtractor::InProcess => extract_pdf_in_process(&bytes, self.limits),
-        };
-        let text = match outcome {
-            Ok(PdfOutcome::Text(text)) => text,
-            Ok(PdfOutcome::Encrypted) => {
-                return Err(Rejection::with(
-                    RejectReason::Encrypted,
-                    "the PDF needs a password to open",
-                )
-                .into());
-            }
-            Ok(PdfOutcome::Unreadable { detail }) => {
-                return Err(Rejection::with(RejectReason::UnreadablePdf, detail).into());
-            }
-            Err(PdfError::Timeout(limit)) => {
-                return Err(Rejection::with(
-                    RejectReason::PdfTimeout,
-                    format!("no result within {} s", limit.as_secs_f32()),
-                )
-                .into());
-            }
-            Err(
-                e @ (PdfError::Crashed { .. }
-                | PdfError::OutputTooLarge { .. }
-                | PdfError::BadOutput(_)),
-            ) => {
-                let detail = match e {
-                    PdfError::OutputTooLarge { .. } => "reading it produced far too much output",
-                    _ => "the PDF reader crashed on it",
-                };
-                return Err(Rejection::with(RejectReason::UnreadablePdf, detail).into());
-            }
-            Err(e @ (PdfError::Spawn(_) | PdfError::Io(_))) => {
-                return Err(FatalReason::ExtractorUnavailable(e.to_string()).into());
-            }
-        };
-        if text.pages.iter().all(|page| page.text.is_empty()) && text.failed_pages.is_empty() {
-            report.flags.push(EntryFlag::NoText);
-        }
-        if text.pages_truncated {
-            report.flags.push(EntryFlag::PagesTruncated);
-        }
-        if !text.failed_pages.is_empty() {
-            report.flags.push(EntryFlag::PagesFailed);
-        }
-        if text.text_truncated {
-            report.flags.push(EntryFlag::TextTruncated);
-        }
-        Ok(accept(
-            report,
-            DocType::Pdf,
-            text.page_count,
-            text.pages,
-            bytes,
-        ))
     }
 
     fn accept_json(
@@ -779,11 +868,125 @@ where
         }
     }
 
+    /// Queues a judged entry, or hands a PDF to the pool first.
+    fn enqueue_judged(
+        &mut self,
+        mut report: EntryReport,
+        judged: Result<Judgement, Refusal>,
+    ) -> Result<ControlFlow<()>, FatalReason> {
+        match judged {
+            Ok(Judgement::Done(content)) => {
+                let bytes = content.as_ref().map_or(0, |c| c.bytes.len() as u64);
+                self.enqueue(SlotKind::Judged(report, content), bytes)
+            }
+            Ok(Judgement::Pdf(bytes)) => {
+                let size = bytes.len() as u64;
+                let receiver = self.pool.submit(bytes);
+                self.enqueue(SlotKind::Extracting(report, receiver), size)
+            }
+            Err(Refusal::Entry(rejection)) => {
+                report.reject(rejection);
+                self.enqueue(SlotKind::Judged(report, None), 0)
+            }
+            Err(Refusal::Fatal(reason)) => Err(reason),
+        }
+    }
+
+    /// Puts an entry in line, then delivers every entry at the front whose
+    /// verdict is ready, waiting for them while the line is over its bounds.
+    fn enqueue(&mut self, kind: SlotKind, bytes: u64) -> Result<ControlFlow<()>, FatalReason> {
+        self.waiting.push_back(Slot {
+            kind,
+            progress: self.progress,
+            bytes,
+        });
+        self.waiting_bytes = self.waiting_bytes.saturating_add(bytes);
+        let window = 2 * self.pool.workers + 1;
+        loop {
+            let full =
+                self.waiting.len() > window || self.waiting_bytes > self.limits.max_buffered_bytes;
+            match self.deliver_front(full)? {
+                Some(ControlFlow::Continue(())) => {}
+                Some(ControlFlow::Break(())) => return Ok(ControlFlow::Break(())),
+                None => return Ok(ControlFlow::Continue(())),
+            }
+        }
+    }
+
+    /// Delivers every waiting entry, in order.
+    fn drain(&mut self) -> Result<ControlFlow<()>, FatalReason> {
+        while !self.waiting.is_empty() {
+            if let Some(ControlFlow::Break(())) = self.deliver_front(true)? {
+                return Ok(ControlFlow::Break(()));
+            }
+        }
+        Ok(ControlFlow::Continue(()))
+    }
+
+    /// Delivers the first waiting entry if its verdict is ready (or, with
+    /// `wait`, once it is). `None`: nothing was delivered. After a stop or a
+    /// failure the entries read ahead are dropped unseen.
+    fn deliver_front(&mut self, wait: bool) -> Result<Option<ControlFlow<()>>, FatalReason> {
+        let Some(front) = self.waiting.front() else {
+            return Ok(None);
+        };
+        let extracted = match &front.kind {
+            SlotKind::Extracting(_, receiver) if wait => Some(receiver.recv()),
+            SlotKind::Extracting(_, receiver) => match receiver.try_recv() {
+                Ok(extracted) => Some(Ok(extracted)),
+                Err(mpsc::TryRecvError::Empty) => return Ok(None),
+                Err(mpsc::TryRecvError::Disconnected) => Some(Err(mpsc::RecvError)),
+            },
+            SlotKind::Skipped | SlotKind::Judged(..) => None,
+        };
+        let Some(slot) = self.waiting.pop_front() else {
+            return Ok(None);
+        };
+        self.waiting_bytes = self.waiting_bytes.saturating_sub(slot.bytes);
+        let delivered = self.deliver_slot(slot, extracted);
+        if !matches!(delivered, Ok(ControlFlow::Continue(()))) {
+            self.waiting.clear();
+            self.waiting_bytes = 0;
+        }
+        delivered.map(Some)
+    }
+
+    fn deliver_slot(
+        &mut self,
+        slot: Slot,
+        extracted: Option<Result<Extracted, mpsc::RecvError>>,
+    ) -> Result<ControlFlow<()>, FatalReason> {
+        let (report, content) = match (slot.kind, extracted) {
+            (SlotKind::Skipped, _) => {
+                self.report.counts.skipped += 1;
+                return Ok(ControlFlow::Continue(()));
+            }
+            (SlotKind::Judged(report, content), _) => (report, content),
+            (SlotKind::Extracting(mut report, _), Some(Ok(extracted))) => {
+                match pdf_verdict(&mut report, extracted) {
+                    Ok(content) => (report, content),
+                    Err(Refusal::Entry(rejection)) => {
+                        report.reject(rejection);
+                        (report, None)
+                    }
+                    Err(Refusal::Fatal(reason)) => return Err(reason),
+                }
+            }
+            (SlotKind::Extracting(..), _) => {
+                return Err(FatalReason::ExtractorUnavailable(
+                    "an extraction thread stopped without an answer".to_owned(),
+                ));
+            }
+        };
+        self.deliver(report, content, slot.progress)
+    }
+
     /// Records the entry and hands it to the callback.
     fn deliver(
         &mut self,
         report: EntryReport,
         content: Option<EntryContent>,
+        progress: Progress,
     ) -> Result<ControlFlow<()>, FatalReason> {
         self.report.push(report);
         let Some(report) = self.report.entries.last() else {
@@ -792,10 +995,70 @@ where
         (self.on_entry)(Judged {
             report,
             content,
-            progress: self.progress,
+            progress,
         })
         .map_err(FatalReason::Callback)
     }
+}
+
+/// The verdict on a PDF once its text extraction has finished.
+fn pdf_verdict(
+    report: &mut EntryReport,
+    Extracted { outcome, bytes }: Extracted,
+) -> Result<Option<EntryContent>, Refusal> {
+    let text = match outcome {
+        Ok(PdfOutcome::Text(text)) => text,
+        Ok(PdfOutcome::Encrypted) => {
+            return Err(Rejection::with(
+                RejectReason::Encrypted,
+                "the PDF needs a password to open",
+            )
+            .into());
+        }
+        Ok(PdfOutcome::Unreadable { detail }) => {
+            return Err(Rejection::with(RejectReason::UnreadablePdf, detail).into());
+        }
+        Err(PdfError::Timeout(limit)) => {
+            return Err(Rejection::with(
+                RejectReason::PdfTimeout,
+                format!("no result within {} s", limit.as_secs_f32()),
+            )
+            .into());
+        }
+        Err(
+            e @ (PdfError::Crashed { .. }
+            | PdfError::OutputTooLarge { .. }
+            | PdfError::BadOutput(_)),
+        ) => {
+            let detail = match e {
+                PdfError::OutputTooLarge { .. } => "reading it produced far too much output",
+                _ => "the PDF reader crashed on it",
+            };
+            return Err(Rejection::with(RejectReason::UnreadablePdf, detail).into());
+        }
+        Err(e @ (PdfError::Spawn(_) | PdfError::Io(_) | PdfError::Abandoned)) => {
+            return Err(FatalReason::ExtractorUnavailable(e.to_string()).into());
+        }
+    };
+    if text.pages.iter().all(|page| page.text.is_empty()) && text.failed_pages.is_empty() {
+        report.flags.push(EntryFlag::NoText);
+    }
+    if text.pages_truncated {
+        report.flags.push(EntryFlag::PagesTruncated);
+    }
+    if !text.failed_pages.is_empty() {
+        report.flags.push(EntryFlag::PagesFailed);
+    }
+    if text.text_truncated {
+        report.flags.push(EntryFlag::TextTruncated);
+    }
+    Ok(accept(
+        report,
+        DocType::Pdf,
+        text.page_count,
+        text.pages,
+        bytes,
+    ))
 }
 
 fn accept(

@@ -76,7 +76,30 @@ fn escape_pdf_string(text: &str) -> String {
         .replace(')', "\\)")
 }
 
-/// A PDF with one Helvetica text line per page.
+/// Characters per line in [`text_pdf`]: at 7 pt Helvetica, ordinary text of this
+/// length stays inside the page's margins.
+const LINE_CHARS: usize = 140;
+
+/// Splits text into lines of at most [`LINE_CHARS`] characters at spaces (a longer
+/// word gets a line of its own).
+fn wrap(text: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > LINE_CHARS {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    lines.push(line);
+    lines
+}
+
+/// A PDF with each page's text in Helvetica lines that fit on the page, as a PDF
+/// writer lays text out (a reader like Poppler leaves out what falls off the page).
 pub fn text_pdf(pages: &[&str]) -> Vec<u8> {
     let mut pdf = PdfBuilder::new();
     let catalog = pdf.reserve();
@@ -85,7 +108,11 @@ pub fn text_pdf(pages: &[&str]) -> Vec<u8> {
         .add("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>");
     let mut kids = Vec::new();
     for text in pages {
-        let content = format!("BT /F1 14 Tf 72 720 Td ({}) Tj ET", escape_pdf_string(text));
+        let lines: Vec<String> = wrap(text)
+            .iter()
+            .map(|line| format!("({}) Tj", escape_pdf_string(line)))
+            .collect();
+        let content = format!("BT /F1 7 Tf 9 TL 36 756 Td {} ET", lines.join(" T* "));
         let contents = pdf.stream("", content.as_bytes());
         let page = pdf.add(format!(
             "<< /Type /Page /Parent {tree} 0 R /MediaBox [0 0 612 792] \

@@ -47,8 +47,8 @@ pub use bundle::{BundleError, CallbackError, FatalReason, judge_bundle, judge_fi
 pub use limits::{JSON_DEPTH_CEILING, Limits};
 pub use pdf::{
     PDF_CHILD_SUBCOMMAND, PdfChildCommand, PdfError, PdfExtractor, PdfOutcome, PdfText,
-    extract_pdf_in_child, extract_pdf_in_process, is_pdf_extraction_child,
-    run_pdf_extraction_child,
+    PopplerTools, extract_pdf_in_child, extract_pdf_in_process, extract_pdf_with_pdftotext,
+    is_pdf_extraction_child, run_pdf_extraction_child,
 };
 pub use reason::RejectReason;
 pub use report::{

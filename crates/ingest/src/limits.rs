@@ -46,6 +46,13 @@ pub struct Limits {
     pub pdf_max_pages: u32,
     /// Extracted text kept per entry; a PDF child writing more is killed.
     pub max_text_bytes: u64,
+    /// PDFs extracted at the same time (each in its own process) while the
+    /// archive is read on; default: the machine's available parallelism.
+    pub pdf_workers: usize,
+    /// Content of entries read ahead and waiting for their turn to be handed
+    /// to the caller (entries whose PDF is being extracted included). One
+    /// entry may always wait, whatever its size.
+    pub max_buffered_bytes: u64,
 }
 
 impl Default for Limits {
@@ -63,6 +70,8 @@ impl Default for Limits {
             pdf_memory_bytes: GIB,
             pdf_max_pages: 2_000,
             max_text_bytes: 32 * MIB,
+            pdf_workers: std::thread::available_parallelism().map_or(1, usize::from),
+            max_buffered_bytes: 64 * MIB,
         }
     }
 }

@@ -69,16 +69,119 @@ impl PdfChildCommand {
     }
 }
 
+/// Poppler's command-line tools: `pdftotext` for the text, and `pdfinfo`
+/// for the page count when the text alone cannot tell it (more pages than
+/// `Limits::pdf_max_pages`, or output cut at the size cap).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PopplerTools {
+    pdftotext: PathBuf,
+    pdfinfo: Option<PathBuf>,
+}
+
+impl PopplerTools {
+    /// `pdftotext` at this path; `pdfinfo` is looked for next to it.
+    pub fn new(pdftotext: impl Into<PathBuf>) -> Self {
+        let pdftotext = pdftotext.into();
+        let pdfinfo = pdftotext
+            .parent()
+            .map(|dir| dir.join("pdfinfo"))
+            .filter(|path| is_executable(path));
+        Self { pdftotext, pdfinfo }
+    }
+
+    #[must_use]
+    pub fn with_pdfinfo(mut self, pdfinfo: Option<PathBuf>) -> Self {
+        self.pdfinfo = pdfinfo;
+        self
+    }
+
+    /// `pdftotext` from the directories of `PATH`, if one is there.
+    pub fn find_on_path() -> Option<Self> {
+        find_executable("pdftotext").map(|path| {
+            let tools = Self::new(path);
+            if tools.pdfinfo.is_some() {
+                tools
+            } else {
+                let pdfinfo = find_executable("pdfinfo");
+                tools.with_pdfinfo(pdfinfo)
+            }
+        })
+    }
+
+    pub fn pdftotext(&self) -> &Path {
+        &self.pdftotext
+    }
+
+    pub fn pdfinfo(&self) -> Option<&Path> {
+        self.pdfinfo.as_deref()
+    }
+}
+
+fn find_executable(name: &str) -> Option<PathBuf> {
+    let paths = std::env::var_os("PATH")?;
+    std::env::split_paths(&paths)
+        .map(|dir| dir.join(name))
+        .find(|path| is_executable(path))
+}
+
+fn is_executable(path: &Path) -> bool {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return false;
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        meta.is_file() && meta.permissions().mode() & 0o111 != 0
+    }
+    #[cfg(not(unix))]
+    {
+        meta.is_file()
+    }
+}
+
 /// Where PDF text extraction runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PdfExtractor {
     /// In a child process, killed on timeout and confined by `RLIMIT_AS`.
     Child(PdfChildCommand),
+    /// Poppler's `pdftotext`, under the same confinement as [`Self::Child`].
+    Pdftotext(PopplerTools),
     /// On a thread of this process. Panics are caught and a timeout is
     /// reported, but a timed-out thread keeps running, memory is not limited,
     /// and a stack overflow or allocation failure aborts the whole process.
     /// Only for contexts that cannot spawn the child.
     InProcess,
+}
+
+impl PdfExtractor {
+    /// Extracts text with this engine. Blocking.
+    pub fn extract(&self, pdf: &[u8], limits: &Limits) -> Result<PdfOutcome, PdfError> {
+        self.extract_abortable(pdf, limits, &AtomicBool::new(false))
+    }
+
+    /// As [`Self::extract`]; a child process is killed as soon as `abort` is
+    /// set (the in-process engine cannot be stopped and just finishes).
+    pub(crate) fn extract_abortable(
+        &self,
+        pdf: &[u8],
+        limits: &Limits,
+        abort: &AtomicBool,
+    ) -> Result<PdfOutcome, PdfError> {
+        match self {
+            Self::Child(command) => child_extract(command, pdf, limits, abort),
+            Self::Pdftotext(tools) => pdftotext_extract(tools, pdf, limits, abort),
+            Self::InProcess => extract_pdf_in_process(pdf, limits),
+        }
+    }
+
+    /// A short name for logs: `builtin`, `pdftotext` or `in-process`.
+    pub fn engine_name(&self) -> &'static str {
+        match self {
+            Self::Child(_) => "builtin",
+            Self::Pdftotext(_) => "pdftotext",
+            Self::InProcess => "in-process",
+        }
+    }
 }
 
 /// What extraction found. Also the child's stdout protocol (one JSON value).
@@ -121,6 +224,10 @@ pub enum PdfError {
     Spawn(#[source] io::Error),
     #[error("talking to the PDF extraction process failed: {0}")]
     Io(#[source] io::Error),
+    /// The caller stopped judging while this PDF was being read; the process
+    /// was killed and its result is of no use.
+    #[error("PDF text extraction was abandoned")]
+    Abandoned,
 }
 
 fn stderr_suffix(stderr: &str) -> String {
@@ -144,11 +251,262 @@ pub fn extract_pdf_in_child(
     pdf: &[u8],
     limits: &Limits,
 ) -> Result<PdfOutcome, PdfError> {
+    child_extract(child, pdf, limits, &AtomicBool::new(false))
+}
+
+fn child_extract(
+    child: &PdfChildCommand,
+    pdf: &[u8],
+    limits: &Limits,
+    abort: &AtomicBool,
+) -> Result<PdfOutcome, PdfError> {
     let mut command = Command::new(&child.program);
     command
         .args(&child.args)
         .env(ENV_MAX_PAGES, limits.pdf_max_pages.to_string())
-        .env(ENV_MAX_TEXT, limits.max_text_bytes.to_string())
+        .env(ENV_MAX_TEXT, limits.max_text_bytes.to_string());
+    let output_limit = output_limit(limits);
+    let ran = run_confined(
+        command,
+        pdf,
+        limits,
+        Instant::now() + limits.pdf_timeout,
+        output_limit,
+        abort,
+    )?;
+    let status = match ran.status {
+        Some(status) if !ran.overflowed => status,
+        _ => {
+            return Err(PdfError::OutputTooLarge {
+                limit: output_limit,
+            });
+        }
+    };
+    if !status.success() {
+        return Err(PdfError::Crashed {
+            status: describe_status(status),
+            stderr: ran.stderr,
+        });
+    }
+    serde_json::from_slice(&ran.stdout).map_err(|e| PdfError::BadOutput(e.to_string()))
+}
+
+/// Everything a child may write: JSON escaping at most doubles text once
+/// control characters are gone.
+fn output_limit(limits: &Limits) -> u64 {
+    limits
+        .max_text_bytes
+        .saturating_mul(2)
+        .saturating_add(64 * 1024)
+}
+
+/// Extracts text with Poppler's `pdftotext`, run under the same confinement
+/// as the built-in child: own process group, `RLIMIT_AS`, `RLIMIT_CPU`, no
+/// core dumps, parent-death signal, wall-clock timeout, output cap. Pages are
+/// split on the form feed `pdftotext` writes after each page.
+pub fn extract_pdf_with_pdftotext(
+    tools: &PopplerTools,
+    pdf: &[u8],
+    limits: &Limits,
+) -> Result<PdfOutcome, PdfError> {
+    pdftotext_extract(tools, pdf, limits, &AtomicBool::new(false))
+}
+
+fn pdftotext_extract(
+    tools: &PopplerTools,
+    pdf: &[u8],
+    limits: &Limits,
+    abort: &AtomicBool,
+) -> Result<PdfOutcome, PdfError> {
+    let deadline = Instant::now() + limits.pdf_timeout;
+    let max_pages = limits.pdf_max_pages;
+    let mut command = Command::new(&tools.pdftotext);
+    // `-` as input is read from stdin (poppler's fd://0), `-` as output is
+    // stdout; the last page read is capped like the built-in engine's.
+    command
+        .args(["-enc", "UTF-8", "-l"])
+        .arg(max_pages.max(1).to_string())
+        .args(["-", "-"]);
+    let output_limit = output_limit(limits);
+    let ran = run_confined(command, pdf, limits, deadline, output_limit, abort)?;
+    if !ran.overflowed {
+        match ran.status.and_then(|status| status.code()) {
+            Some(0) => {}
+            // 1: the file cannot be opened, which includes a wrong password;
+            // 3: its permissions forbid extracting text.
+            Some(1) if needs_password(&ran.stderr) => return Ok(PdfOutcome::Encrypted),
+            Some(3) => return Ok(PdfOutcome::Encrypted),
+            Some(1) => {
+                return Ok(PdfOutcome::Unreadable {
+                    detail: format!(
+                        "its structure is broken: {}",
+                        last_line(&ran.stderr).unwrap_or("it cannot be opened")
+                    ),
+                });
+            }
+            _ => {
+                return Err(PdfError::Crashed {
+                    status: ran
+                        .status
+                        .map_or_else(|| "no exit status".to_owned(), describe_status),
+                    stderr: ran.stderr,
+                });
+            }
+        }
+    }
+    let text = String::from_utf8_lossy(&ran.stdout);
+    let mut segments: Vec<&str> = text.split('\u{c}').collect();
+    // Each page ends with a form feed, so the last segment is what follows
+    // the last complete page: nothing, or (output cut) a partial page.
+    let partial = segments
+        .pop()
+        .filter(|rest| ran.overflowed && !rest.is_empty());
+    let complete = segments.len();
+    if complete == 0 && partial.is_none() {
+        return Ok(PdfOutcome::Unreadable {
+            detail: "it has no pages".to_owned(),
+        });
+    }
+    let read = complete + usize::from(partial.is_some());
+    // The text cannot tell whether pages follow the last one read when
+    // reading stopped at a limit; pdfinfo can.
+    let page_count = if ran.overflowed || complete >= max_pages as usize {
+        tools
+            .pdfinfo
+            .as_deref()
+            .and_then(|pdfinfo| pdfinfo_page_count(pdfinfo, pdf, limits, deadline, abort))
+            .unwrap_or(read as u64)
+    } else {
+        read as u64
+    };
+    let mut pages = Pages::new(limits.max_text_bytes);
+    for (index, raw) in segments
+        .into_iter()
+        .chain(partial)
+        .take(max_pages as usize)
+        .enumerate()
+    {
+        let number = u32::try_from(index + 1).unwrap_or(u32::MAX);
+        if pages.push(number, clean_page_text(raw)).is_break() {
+            break;
+        }
+    }
+    let mut result = pages.finish(page_count, max_pages);
+    result.text_truncated |= ran.overflowed;
+    Ok(PdfOutcome::Text(result))
+}
+
+fn needs_password(stderr: &str) -> bool {
+    stderr.contains("Incorrect password")
+}
+
+fn last_line(stderr: &str) -> Option<&str> {
+    let line = stderr.lines().rev().find(|line| !line.trim().is_empty())?;
+    let line = line.trim();
+    let mut cut = line.len().min(200);
+    while !line.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    Some(&line[..cut])
+}
+
+/// The `Pages:` line of `pdfinfo -`, run under the same confinement.
+fn pdfinfo_page_count(
+    pdfinfo: &Path,
+    pdf: &[u8],
+    limits: &Limits,
+    deadline: Instant,
+    abort: &AtomicBool,
+) -> Option<u64> {
+    let mut command = Command::new(pdfinfo);
+    command.arg("-");
+    let ran = run_confined(command, pdf, limits, deadline, 64 * 1024, abort).ok()?;
+    if ran.overflowed || !ran.status.is_some_and(|status| status.success()) {
+        return None;
+    }
+    String::from_utf8_lossy(&ran.stdout)
+        .lines()
+        .find_map(|line| line.strip_prefix("Pages:"))
+        .and_then(|count| count.trim().parse().ok())
+}
+
+/// Page texts gathered under the text budget, shared by both engines.
+struct Pages {
+    pages: Vec<PageText>,
+    failed: Vec<u32>,
+    used: usize,
+    max_text: usize,
+    truncated: bool,
+}
+
+impl Pages {
+    fn new(max_text: u64) -> Self {
+        Self {
+            pages: Vec::new(),
+            failed: Vec::new(),
+            used: 0,
+            max_text: usize::try_from(max_text).unwrap_or(usize::MAX),
+            truncated: false,
+        }
+    }
+
+    fn push_failed(&mut self, number: u32) -> std::ops::ControlFlow<()> {
+        self.failed.push(number);
+        self.push(number, String::new())
+    }
+
+    /// Keeps the page, cut at the budget; `Break` once the budget is spent.
+    fn push(&mut self, number: u32, mut text: String) -> std::ops::ControlFlow<()> {
+        if self.used + text.len() > self.max_text {
+            let mut cut = self.max_text - self.used;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            text.truncate(cut);
+            self.truncated = true;
+        }
+        self.used += text.len();
+        self.pages.push(PageText { number, text });
+        if self.truncated {
+            std::ops::ControlFlow::Break(())
+        } else {
+            std::ops::ControlFlow::Continue(())
+        }
+    }
+
+    fn finish(self, page_count: u64, max_pages: u32) -> PdfText {
+        PdfText {
+            page_count: u32::try_from(page_count).unwrap_or(u32::MAX),
+            pages: self.pages,
+            failed_pages: self.failed,
+            pages_truncated: page_count > u64::from(max_pages),
+            text_truncated: self.truncated,
+        }
+    }
+}
+
+/// What a confined process left behind. `status` is `None` when it was
+/// killed for flooding its output (then `overflowed` is set and `stdout`
+/// holds what fitted).
+struct Confined {
+    status: Option<ExitStatus>,
+    stdout: Vec<u8>,
+    stderr: String,
+    overflowed: bool,
+}
+
+/// Runs `command` with `input` on its stdin under the confinement described
+/// in [`extract_pdf_in_child`]: killed (with its whole process group) at
+/// `deadline`, when its stdout passes `output_limit`, or once `abort` is set.
+fn run_confined(
+    mut command: Command,
+    input: &[u8],
+    limits: &Limits,
+    deadline: Instant,
+    output_limit: u64,
+    abort: &AtomicBool,
+) -> Result<Confined, PdfError> {
+    command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -156,13 +514,7 @@ pub fn extract_pdf_in_child(
     confine(&mut command, limits);
     let mut process = command.spawn().map_err(PdfError::Spawn)?;
 
-    // JSON escaping at most doubles text once control characters are gone.
-    let output_limit = limits
-        .max_text_bytes
-        .saturating_mul(2)
-        .saturating_add(64 * 1024);
     let overflow = AtomicBool::new(false);
-    let deadline = Instant::now() + limits.pdf_timeout;
     let stdin = process.stdin.take();
     let stdout = process.stdout.take();
     let stderr = process.stderr.take();
@@ -174,29 +526,76 @@ pub fn extract_pdf_in_child(
             if let Some(mut stdin) = stdin {
                 // A child that dies early closes the pipe; its exit status
                 // tells the story, not this write error.
-                let _ = stdin.write_all(pdf);
+                let _ = stdin.write_all(input);
             }
         });
         let overflow = &overflow;
-        let out_reader = scope.spawn(move || match stdout {
-            Some(pipe) => read_capped(pipe, output_limit, overflow),
-            None => Ok(Vec::new()),
+        // Each reader says when its pipe closed: that is when the child (and
+        // anything it started) is done, so nobody sleeps past that moment.
+        // (Polling the exit status in growing sleeps used to add up to half
+        // of a short extraction's time.)
+        let (closed, pipes_closed) = mpsc::channel::<()>();
+        let out_closed = closed.clone();
+        let out_reader = scope.spawn(move || {
+            let read = match stdout {
+                Some(pipe) => read_capped(pipe, output_limit, overflow),
+                None => Ok(Vec::new()),
+            };
+            let _ = out_closed.send(());
+            read
         });
-        let err_reader = scope.spawn(move || match stderr {
-            Some(pipe) => read_tail(pipe, STDERR_TAIL),
-            None => Vec::new(),
+        let err_reader = scope.spawn(move || {
+            let tail = match stderr {
+                Some(pipe) => read_tail(pipe, STDERR_TAIL),
+                None => Vec::new(),
+            };
+            let _ = closed.send(());
+            tail
         });
-        let waited = wait_until(&mut process, deadline, overflow);
-        // Something the child started may still hold the pipes open; once
-        // the time is up it goes too. Its group still exists while it does,
-        // so the group id cannot have been reused.
-        while !(out_reader.is_finished() && err_reader.is_finished()) {
-            if Instant::now() >= deadline {
+        let mut open = 2;
+        let mut stopped: Option<Waited> = None;
+        while open > 0 {
+            let now = Instant::now();
+            let stop = if abort.load(Ordering::Relaxed) {
+                Some(Waited::Aborted)
+            } else if overflow.load(Ordering::Relaxed) {
+                Some(Waited::Overflowed)
+            } else if now >= deadline {
+                // A child that answered in time but left something behind
+                // on our pipes keeps its answer.
+                match process.try_wait() {
+                    Ok(Some(status)) => Some(Waited::Exited(status)),
+                    _ => Some(Waited::TimedOut),
+                }
+            } else {
+                None
+            };
+            if stopped.is_none()
+                && let Some(stop) = stop
+            {
+                // The group still exists while one of its processes holds
+                // our pipes, so its id cannot have been reused.
                 kill_group(process.id());
-                break;
+                stopped = Some(stop);
             }
-            thread::sleep(Duration::from_millis(5));
+            // Short slices while waiting: an abort must be seen promptly.
+            let slice = deadline
+                .saturating_duration_since(now)
+                .clamp(Duration::from_millis(1), Duration::from_millis(50));
+            match pipes_closed.recv_timeout(slice) {
+                Ok(()) => open -= 1,
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
         }
+        let waited = match stopped {
+            None => wait_until(&mut process, deadline, overflow, abort),
+            Some(Waited::Exited(status)) => Ok(Waited::Exited(status)),
+            Some(reason) => {
+                kill(&mut process);
+                Ok(reason)
+            }
+        };
         let stdout = out_reader.join();
         let stderr = err_reader.join().unwrap_or_default();
         (waited, stdout, stderr)
@@ -204,34 +603,37 @@ pub fn extract_pdf_in_child(
 
     let stderr = String::from_utf8_lossy(&stderr).into_owned();
     let waited = waited.map_err(PdfError::Io)?;
-    // Checked before the exit status: a flooding child may die of the closed
-    // pipe before the wait loop sees the flag.
-    if overflow.load(Ordering::Relaxed) {
-        return Err(PdfError::OutputTooLarge {
-            limit: output_limit,
-        });
-    }
-    let status = match waited {
-        Waited::Exited(status) => status,
-        Waited::TimedOut => return Err(PdfError::Timeout(limits.pdf_timeout)),
-        Waited::Overflowed => {
-            return Err(PdfError::OutputTooLarge {
-                limit: output_limit,
-            });
-        }
-    };
     let stdout = match stdout {
         Ok(Ok(bytes)) => bytes,
         Ok(Err(e)) => return Err(PdfError::Io(e)),
         Err(_) => return Err(PdfError::Io(io::Error::other("stdout reader panicked"))),
     };
-    if !status.success() {
-        return Err(PdfError::Crashed {
-            status: describe_status(status),
+    // Checked before the exit status: a flooding child may die of the closed
+    // pipe before the wait loop sees the flag.
+    if overflow.load(Ordering::Relaxed) {
+        return Ok(Confined {
+            status: None,
+            stdout,
             stderr,
+            overflowed: true,
         });
     }
-    serde_json::from_slice(&stdout).map_err(|e| PdfError::BadOutput(e.to_string()))
+    match waited {
+        Waited::Exited(status) => Ok(Confined {
+            status: Some(status),
+            stdout,
+            stderr,
+            overflowed: false,
+        }),
+        Waited::TimedOut => Err(PdfError::Timeout(limits.pdf_timeout)),
+        Waited::Aborted => Err(PdfError::Abandoned),
+        Waited::Overflowed => Ok(Confined {
+            status: None,
+            stdout,
+            stderr,
+            overflowed: true,
+        }),
+    }
 }
 
 /// Extracts text on a dedicated thread of this process. See
@@ -375,42 +777,23 @@ pub(crate) fn extract(bytes: &[u8], max_pages: u32, max_text: u64) -> PdfOutcome
             detail: "it has no pages".to_owned(),
         };
     }
-    let max_text = usize::try_from(max_text).unwrap_or(usize::MAX);
-    let mut result = PdfText {
-        page_count: u32::try_from(page_ids.len()).unwrap_or(u32::MAX),
-        pages: Vec::new(),
-        failed_pages: Vec::new(),
-        pages_truncated: page_ids.len() > max_pages as usize,
-        text_truncated: false,
-    };
-    let mut used = 0usize;
+    let page_count = page_ids.len() as u64;
+    let mut pages = Pages::new(max_text);
     for &number in page_ids.keys().take(max_pages as usize) {
         let page = catch_unwind(AssertUnwindSafe(|| {
             let mut text = String::new();
             let mut output = pdf_extract::PlainTextOutput::new(&mut text);
             pdf_extract::output_doc_page(&document, &mut output, number).map(|()| text)
         }));
-        let mut text = match page {
-            Ok(Ok(text)) => clean_page_text(&text),
-            _ => {
-                result.failed_pages.push(number);
-                String::new()
-            }
+        let pushed = match page {
+            Ok(Ok(text)) => pages.push(number, clean_page_text(&text)),
+            _ => pages.push_failed(number),
         };
-        if used + text.len() > max_text {
-            let mut cut = max_text - used;
-            while !text.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            text.truncate(cut);
-            result.text_truncated = true;
-        }
-        used += text.len();
-        result.pages.push(PageText { number, text });
-        if result.text_truncated {
+        if pushed.is_break() {
             break;
         }
     }
+    let result = pages.finish(page_count, max_pages);
     if !result.pages.is_empty() && result.failed_pages.len() == result.pages.len() {
         return PdfOutcome::Unreadable {
             detail: "none of its pages could be read".to_owned(),
@@ -420,23 +803,32 @@ pub(crate) fn extract(bytes: &[u8], max_pages: u32, max_text: u64) -> PdfOutcome
 }
 
 /// Drops control characters (other than line breaks and tabs) that broken
-/// font maps produce: they carry no meaning for a reader or an index.
+/// font maps produce, and the invisible bidi marks Poppler wraps right-to-left
+/// runs in: they carry no meaning for a reader and split words for an index.
 fn clean_page_text(raw: &str) -> String {
     raw.chars()
         .filter(|c| !c.is_control() || matches!(c, '\n' | '\t'))
+        .filter(|c| !matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'))
         .collect::<String>()
         .trim()
         .to_owned()
 }
 
+#[derive(Debug, Clone, Copy)]
 enum Waited {
     Exited(ExitStatus),
     TimedOut,
     Overflowed,
+    Aborted,
 }
 
-fn wait_until(process: &mut Child, deadline: Instant, overflow: &AtomicBool) -> io::Result<Waited> {
-    let mut pause = Duration::from_millis(1);
+fn wait_until(
+    process: &mut Child,
+    deadline: Instant,
+    overflow: &AtomicBool,
+    abort: &AtomicBool,
+) -> io::Result<Waited> {
+    let mut pause = Duration::from_micros(100);
     loop {
         match process.try_wait() {
             Ok(Some(status)) => return Ok(Waited::Exited(status)),
@@ -450,13 +842,19 @@ fn wait_until(process: &mut Child, deadline: Instant, overflow: &AtomicBool) -> 
             kill(process);
             return Ok(Waited::Overflowed);
         }
+        if abort.load(Ordering::Relaxed) {
+            kill(process);
+            return Ok(Waited::Aborted);
+        }
         let now = Instant::now();
         if now >= deadline {
             kill(process);
             return Ok(Waited::TimedOut);
         }
+        // Only reached once the pipes are closed, so the child is exiting:
+        // short pauses.
         thread::sleep(pause.min(deadline - now));
-        pause = (pause * 2).min(Duration::from_millis(20));
+        pause = (pause * 2).min(Duration::from_millis(5));
     }
 }
 

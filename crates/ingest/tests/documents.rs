@@ -4,7 +4,10 @@ mod common;
 
 use std::ops::ControlFlow;
 
-use common::{judge_bytes, judge_zip, scanned_pdf, small_limits, text_pdf, unicode_pdf, zip_of};
+use common::{
+    engines, judge_bytes, judge_bytes_with, judge_zip, judge_zip_with, scanned_pdf, small_limits,
+    text_pdf, unicode_pdf, zip_of,
+};
 use quire_ingest::{DocType, EntryFlag, Limits, PdfExtractor, RejectReason, Verdict, judge_upload};
 
 fn windows_1252(text: &str) -> Vec<u8> {
@@ -23,38 +26,44 @@ fn utf16le_with_bom(text: &str) -> Vec<u8> {
 
 #[test]
 fn two_page_tender_pdf_is_accepted_with_text_per_numbered_page() {
-    let pdf = text_pdf(&[
-        "Invitation to tender: office chairs",
-        "Lot 2: standing desks, 40 units",
-    ]);
-    let outcome = judge_zip(&zip_of(&[("tender/notice.pdf", &pdf)]));
-    let entry = outcome.assert_accepted("tender/notice.pdf");
-    assert_eq!(entry.doc_type, Some(DocType::Pdf));
-    assert_eq!(entry.page_count, Some(2));
-    assert!(entry.flags.is_empty(), "{entry:#?}");
-    let pages = &outcome.content("tender/notice.pdf").pages;
-    assert_eq!(pages.len(), 2);
-    assert_eq!(pages[0].number, 1);
-    assert_eq!(pages[1].number, 2);
-    assert!(pages[0].text.contains("office chairs"), "{pages:#?}");
-    assert!(pages[1].text.contains("standing desks"), "{pages:#?}");
-    assert_eq!(outcome.content("tender/notice.pdf").bytes, pdf);
+    for engine in engines() {
+        let pdf = text_pdf(&[
+            "Invitation to tender: office chairs",
+            "Lot 2: standing desks, 40 units",
+        ]);
+        let outcome = judge_zip_with(&engine, &zip_of(&[("tender/notice.pdf", &pdf)]));
+        let entry = outcome.assert_accepted("tender/notice.pdf");
+        assert_eq!(entry.doc_type, Some(DocType::Pdf));
+        assert_eq!(entry.page_count, Some(2));
+        assert!(entry.flags.is_empty(), "{entry:#?}");
+        let pages = &outcome.content("tender/notice.pdf").pages;
+        assert_eq!(pages.len(), 2);
+        assert_eq!(pages[0].number, 1);
+        assert_eq!(pages[1].number, 2);
+        assert!(pages[0].text.contains("office chairs"), "{pages:#?}");
+        assert!(pages[1].text.contains("standing desks"), "{pages:#?}");
+        assert_eq!(outcome.content("tender/notice.pdf").bytes, pdf);
+    }
 }
 
 #[test]
 fn scanned_pdf_without_a_text_layer_is_accepted_and_flagged_no_text() {
-    let outcome = judge_zip(&zip_of(&[("scan.pdf", &scanned_pdf())]));
-    let entry = outcome.assert_accepted("scan.pdf");
-    assert_eq!(entry.flags, vec![EntryFlag::NoText]);
-    assert_eq!(entry.page_count, Some(1));
+    for engine in engines() {
+        let outcome = judge_zip_with(&engine, &zip_of(&[("scan.pdf", &scanned_pdf())]));
+        let entry = outcome.assert_accepted("scan.pdf");
+        assert_eq!(entry.flags, vec![EntryFlag::NoText]);
+        assert_eq!(entry.page_count, Some(1));
+    }
 }
 
 #[test]
 fn pdf_with_junk_before_its_header_is_still_a_pdf() {
-    let mut pdf = b"Content-Type: application/pdf\r\n\r\n".to_vec();
-    pdf.extend_from_slice(&text_pdf(&["Delivery schedule"]));
-    let outcome = judge_zip(&zip_of(&[("schedule.pdf", &pdf)]));
-    outcome.assert_accepted("schedule.pdf");
+    for engine in engines() {
+        let mut pdf = b"Content-Type: application/pdf\r\n\r\n".to_vec();
+        pdf.extend_from_slice(&text_pdf(&["Delivery schedule"]));
+        let outcome = judge_zip_with(&engine, &zip_of(&[("schedule.pdf", &pdf)]));
+        outcome.assert_accepted("schedule.pdf");
+    }
 }
 
 #[test]
@@ -79,16 +88,29 @@ fn file_named_pdf_that_is_not_a_pdf_is_rejected_as_type_mismatch() {
 
 #[test]
 fn cyrillic_cjk_and_arabic_text_survives_pdf_extraction() {
-    let text = "Поставка стульев 办公椅采购 توريد كراسي";
-    let outcome = judge_zip(&zip_of(&[("multilingual.pdf", &unicode_pdf(text))]));
-    outcome.assert_accepted("multilingual.pdf");
-    let extracted = outcome.text("multilingual.pdf");
-    for word in ["Поставка", "стульев", "办公椅采购", "توريد", "كراسي"]
-    {
-        assert!(
-            extracted.contains(word),
-            "{word} missing from {extracted:?}"
+    let arabic = "توريد كراسي";
+    for engine in engines() {
+        // Real PDF writers store right-to-left text in visual order, which
+        // Poppler turns back into reading order; the built-in engine does no
+        // bidi reordering and reads the content stream's order as it is.
+        let stored = match engine {
+            PdfExtractor::Pdftotext(_) => arabic.chars().rev().collect(),
+            _ => arabic.to_owned(),
+        };
+        let text = format!("Поставка стульев 办公椅采购 {stored}");
+        let outcome = judge_zip_with(
+            &engine,
+            &zip_of(&[("multilingual.pdf", &unicode_pdf(&text))]),
         );
+        outcome.assert_accepted("multilingual.pdf");
+        let extracted = outcome.text("multilingual.pdf");
+        for word in ["Поставка", "стульев", "办公椅采购", arabic] {
+            assert!(
+                extracted.contains(word),
+                "[{}] {word} missing from {extracted:?}",
+                engine.engine_name()
+            );
+        }
     }
 }
 
@@ -238,78 +260,97 @@ fn json_over_the_json_size_limit_is_rejected_as_too_large() {
 
 #[test]
 fn files_without_an_extension_are_typed_by_content() {
-    let outcome = judge_zip(&zip_of(&[
-        ("NOTICE", &text_pdf(&["Notice of award"])),
-        ("manifest", b"{\"files\": 2}"),
-        ("README", b"just some text"),
-    ]));
-    assert_eq!(
-        outcome.assert_accepted("NOTICE").doc_type,
-        Some(DocType::Pdf)
-    );
-    assert_eq!(
-        outcome.assert_accepted("manifest").doc_type,
-        Some(DocType::Json)
-    );
-    outcome.assert_rejected("README", RejectReason::UnknownType);
+    for engine in engines() {
+        let outcome = judge_zip_with(
+            &engine,
+            &zip_of(&[
+                ("NOTICE", &text_pdf(&["Notice of award"])),
+                ("manifest", b"{\"files\": 2}"),
+                ("README", b"just some text"),
+            ]),
+        );
+        assert_eq!(
+            outcome.assert_accepted("NOTICE").doc_type,
+            Some(DocType::Pdf)
+        );
+        assert_eq!(
+            outcome.assert_accepted("manifest").doc_type,
+            Some(DocType::Json)
+        );
+        outcome.assert_rejected("README", RejectReason::UnknownType);
+    }
 }
 
 #[test]
 fn counts_are_given_by_type_and_by_verdict() {
-    let outcome = judge_zip(&zip_of(&[
-        ("a.pdf", &text_pdf(&["A"])),
-        ("b.csv", b"x,y\n1,2\n"),
-        ("c.csv", b"x,y\n3,4\n"),
-        ("d.json", b"{}"),
-        ("e.exe", b"MZ"),
-        ("../f.csv", b"x\n"),
-    ]));
-    let counts = &outcome.report.counts;
-    assert_eq!(counts.accepted, 4);
-    assert_eq!(counts.rejected, 2);
-    assert_eq!(
-        (counts.by_type.pdf, counts.by_type.csv, counts.by_type.json),
-        (1, 2, 1)
-    );
-    assert_eq!(counts.by_reason.get(&RejectReason::UnknownType), Some(&1));
-    assert_eq!(counts.by_reason.get(&RejectReason::PathTraversal), Some(&1));
+    for engine in engines() {
+        let outcome = judge_zip_with(
+            &engine,
+            &zip_of(&[
+                ("a.pdf", &text_pdf(&["A"])),
+                ("b.csv", b"x,y\n1,2\n"),
+                ("c.csv", b"x,y\n3,4\n"),
+                ("d.json", b"{}"),
+                ("e.exe", b"MZ"),
+                ("../f.csv", b"x\n"),
+            ]),
+        );
+        let counts = &outcome.report.counts;
+        assert_eq!(counts.accepted, 4);
+        assert_eq!(counts.rejected, 2);
+        assert_eq!(
+            (counts.by_type.pdf, counts.by_type.csv, counts.by_type.json),
+            (1, 2, 1)
+        );
+        assert_eq!(counts.by_reason.get(&RejectReason::UnknownType), Some(&1));
+        assert_eq!(counts.by_reason.get(&RejectReason::PathTraversal), Some(&1));
+    }
 }
 
 #[test]
 fn report_serialises_with_stable_snake_case_codes() {
-    let outcome = judge_zip(&zip_of(&[
-        ("../x.csv", b"a\n"),
-        ("scan.pdf", &scanned_pdf()),
-    ]));
-    let json = match serde_json::to_value(&outcome.report) {
-        Ok(json) => json,
-        Err(e) => panic!("report does not serialise: {e}"),
-    };
-    assert_eq!(json["entries"][0]["reason"], "path_traversal");
-    assert_eq!(json["entries"][0]["verdict"], "rejected");
-    assert_eq!(json["entries"][1]["verdict"], "accepted");
-    assert_eq!(json["entries"][1]["doc_type"], "pdf");
-    assert_eq!(json["entries"][1]["flags"][0], "no_text");
-    assert_eq!(json["counts"]["by_reason"]["path_traversal"], 1);
-    for reason in RejectReason::ALL {
-        let code = serde_json::to_value(reason).unwrap_or_default();
-        assert_eq!(code, reason.code());
-        assert!(!reason.summary().is_empty());
+    for engine in engines() {
+        let outcome = judge_zip_with(
+            &engine,
+            &zip_of(&[("../x.csv", b"a\n"), ("scan.pdf", &scanned_pdf())]),
+        );
+        let json = match serde_json::to_value(&outcome.report) {
+            Ok(json) => json,
+            Err(e) => panic!("report does not serialise: {e}"),
+        };
+        assert_eq!(json["entries"][0]["reason"], "path_traversal");
+        assert_eq!(json["entries"][0]["verdict"], "rejected");
+        assert_eq!(json["entries"][1]["verdict"], "accepted");
+        assert_eq!(json["entries"][1]["doc_type"], "pdf");
+        assert_eq!(json["entries"][1]["flags"][0], "no_text");
+        assert_eq!(json["counts"]["by_reason"]["path_traversal"], 1);
+        for reason in RejectReason::ALL {
+            let code = serde_json::to_value(reason).unwrap_or_default();
+            assert_eq!(code, reason.code());
+            assert!(!reason.summary().is_empty());
+        }
     }
 }
 
 #[test]
 fn single_pdf_upload_is_judged_as_a_one_entry_bundle() {
-    let pdf = text_pdf(&["Framework agreement"]);
-    let outcome = judge_bytes(&pdf, "C:\\Users\\ana\\Agreement.PDF", &small_limits());
-    assert_eq!(outcome.report.entries.len(), 1);
-    let entry = outcome.assert_accepted("Agreement.PDF");
-    assert_eq!(entry.original_name, "C:\\Users\\ana\\Agreement.PDF");
-    assert!(
-        outcome
-            .text("Agreement.PDF")
-            .contains("Framework agreement")
-    );
+    for engine in engines() {
+        let pdf = text_pdf(&["Framework agreement"]);
+        let outcome = judge_bytes_with(
+            &engine,
+            &pdf,
+            "C:\\Users\\ana\\Agreement.PDF",
+            &small_limits(),
+        );
+        assert_eq!(outcome.report.entries.len(), 1);
+        let entry = outcome.assert_accepted("Agreement.PDF");
+        assert_eq!(entry.original_name, "C:\\Users\\ana\\Agreement.PDF");
+        assert!(
+            outcome
+                .text("Agreement.PDF")
+                .contains("Framework agreement")
+        );
+    }
 }
 
 #[test]
@@ -343,14 +384,16 @@ fn single_upload_over_the_file_limit_is_rejected_without_reading_it() {
 
 #[test]
 fn pdf_encrypted_with_an_empty_user_password_is_opened() {
-    let pdf = common::encrypted_pdf(&text_pdf(&["Confidential price list"]), "");
-    let outcome = judge_zip(&zip_of(&[("prices.pdf", &pdf)]));
-    outcome.assert_accepted("prices.pdf");
-    assert!(
-        outcome
-            .text("prices.pdf")
-            .contains("Confidential price list")
-    );
+    for engine in engines() {
+        let pdf = common::encrypted_pdf(&text_pdf(&["Confidential price list"]), "");
+        let outcome = judge_zip_with(&engine, &zip_of(&[("prices.pdf", &pdf)]));
+        outcome.assert_accepted("prices.pdf");
+        assert!(
+            outcome
+                .text("prices.pdf")
+                .contains("Confidential price list")
+        );
+    }
 }
 
 #[test]
@@ -380,4 +423,22 @@ fn in_process_extraction_gives_the_same_text_as_the_child() {
     assert_eq!(report.entries[0].verdict, Verdict::Accepted);
     let child = judge_bytes(&pdf, "doc.pdf", &small_limits());
     assert_eq!(pages, child.content("doc.pdf").pages);
+}
+
+#[test]
+fn pages_past_the_page_limit_are_counted_but_not_read() {
+    let pdf = text_pdf(&["Page one", "Page two", "Page three"]);
+    let limits = Limits {
+        pdf_max_pages: 2,
+        ..small_limits()
+    };
+    for engine in engines() {
+        let outcome = judge_bytes_with(&engine, &pdf, "long.pdf", &limits);
+        let entry = outcome.assert_accepted("long.pdf");
+        assert_eq!(entry.page_count, Some(3), "{entry:#?}");
+        assert_eq!(entry.flags, vec![EntryFlag::PagesTruncated], "{entry:#?}");
+        let pages = &outcome.content("long.pdf").pages;
+        assert_eq!(pages.len(), 2, "{pages:#?}");
+        assert!(pages[1].text.contains("Page two"), "{pages:#?}");
+    }
 }

@@ -6,18 +6,20 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{
-    PdfBuilder, child_extractor, encrypted_pdf, judge_bytes, judge_zip, small_limits, text_pdf,
-    zeros_deflate_stream, zip_of,
+    PdfBuilder, child_extractor, encrypted_pdf, engines, judge_bytes_with, judge_zip_with,
+    small_limits, text_pdf, zeros_deflate_stream, zip_of,
 };
 use quire_ingest::{
-    Limits, PdfChildCommand, PdfError, PdfExtractor, PdfOutcome, RejectReason, Verdict,
-    extract_pdf_in_child, judge_upload,
+    Limits, PdfChildCommand, PdfError, PdfExtractor, PdfOutcome, PopplerTools, RejectReason,
+    Verdict, extract_pdf_in_child, judge_upload,
 };
 
 fn child() -> PdfChildCommand {
     match child_extractor() {
         PdfExtractor::Child(command) => command,
-        PdfExtractor::InProcess => unreachable!("the test extractor is a child"),
+        PdfExtractor::InProcess | PdfExtractor::Pdftotext(_) => {
+            unreachable!("the test extractor is a child")
+        }
     }
 }
 
@@ -29,29 +31,37 @@ fn quick_limits() -> Limits {
     }
 }
 
-/// A verdict came back (accepted or rejected): nothing crashed or hung.
-fn assert_judged_without_harm(pdf: &[u8]) -> quire_ingest::EntryReport {
-    let started = Instant::now();
-    let outcome = judge_bytes(pdf, "hostile.pdf", &quick_limits());
-    assert!(started.elapsed() < Duration::from_secs(15));
-    let entry = outcome.entry("hostile.pdf").clone();
-    if entry.verdict == Verdict::Rejected {
-        assert!(
-            matches!(
-                entry.reason,
-                Some(RejectReason::UnreadablePdf | RejectReason::PdfTimeout)
-            ),
-            "{entry:#?}"
-        );
+/// With every engine, a verdict came back (accepted or rejected): nothing
+/// crashed or hung.
+fn assert_judged_without_harm(pdf: &[u8]) -> Vec<quire_ingest::EntryReport> {
+    let mut entries = Vec::new();
+    for engine in engines() {
+        let started = Instant::now();
+        let outcome = judge_bytes_with(&engine, pdf, "hostile.pdf", &quick_limits());
+        assert!(started.elapsed() < Duration::from_secs(15));
+        let entry = outcome.entry("hostile.pdf").clone();
+        if entry.verdict == Verdict::Rejected {
+            assert!(
+                matches!(
+                    entry.reason,
+                    Some(RejectReason::UnreadablePdf | RejectReason::PdfTimeout)
+                ),
+                "[{}] {entry:#?}",
+                engine.engine_name()
+            );
+        }
+        entries.push(entry);
     }
-    entry
+    entries
 }
 
 #[test]
 fn pdf_encrypted_with_a_user_password_is_rejected_as_encrypted() {
     let pdf = encrypted_pdf(&text_pdf(&["Sealed bid"]), "s3cret");
-    let outcome = judge_zip(&zip_of(&[("bid.pdf", &pdf)]));
-    outcome.assert_rejected("bid.pdf", RejectReason::Encrypted);
+    for engine in engines() {
+        let outcome = judge_zip_with(&engine, &zip_of(&[("bid.pdf", &pdf)]));
+        outcome.assert_rejected("bid.pdf", RejectReason::Encrypted);
+    }
 }
 
 #[test]
@@ -169,14 +179,15 @@ fn pdf_claiming_two_billion_pages_reports_the_pages_it_really_has() {
     huge.extend_from_slice(&pdf[at + needle.len()..]);
     // The xref offsets after the edit are now off by a few bytes, as in many
     // real damaged files; the reader must cope or refuse, not crash.
-    let entry = assert_judged_without_harm(&huge);
-    if entry.verdict == Verdict::Accepted {
-        assert_eq!(entry.page_count, Some(1));
+    for entry in assert_judged_without_harm(&huge) {
+        if entry.verdict == Verdict::Accepted {
+            assert_eq!(entry.page_count, Some(1));
+        }
     }
 }
 
 #[test]
-fn pdf_with_a_decompression_bomb_stream_is_stopped_by_the_memory_limit() {
+fn pdf_with_a_decompression_bomb_stream_is_stopped_by_the_memory_or_time_limit() {
     let mut zlib = vec![0x78, 0xda];
     zlib.extend_from_slice(&zeros_deflate_stream(4 * 1024 * 1024 * 1024));
     zlib.extend_from_slice(&[0, 0, 0, 0]);
@@ -197,10 +208,19 @@ fn pdf_with_a_decompression_bomb_stream_is_stopped_by_the_memory_limit() {
         max_compression_ratio: u64::MAX,
         ..quick_limits()
     };
-    let started = Instant::now();
-    let outcome = judge_bytes(&pdf.build(catalog), "bomb.pdf", &limits);
-    assert!(started.elapsed() < Duration::from_secs(15));
-    outcome.assert_rejected("bomb.pdf", RejectReason::UnreadablePdf);
+    let bomb = pdf.build(catalog);
+    for engine in engines() {
+        let started = Instant::now();
+        let outcome = judge_bytes_with(&engine, &bomb, "bomb.pdf", &limits);
+        assert!(started.elapsed() < Duration::from_secs(15));
+        // lopdf inflates the whole stream and hits RLIMIT_AS; Poppler reads
+        // it as it goes, holding little, so the wall-clock limit stops it.
+        let reason = match engine {
+            PdfExtractor::Pdftotext(_) => RejectReason::PdfTimeout,
+            _ => RejectReason::UnreadablePdf,
+        };
+        outcome.assert_rejected("bomb.pdf", reason);
+    }
 }
 
 /// Deterministic pseudo-random numbers (xorshift), so failures reproduce.
@@ -259,25 +279,28 @@ fn mutate(original: &[u8], rng: &mut Rng) -> Vec<u8> {
 fn fifty_fuzzed_variants_of_a_valid_pdf_neither_crash_nor_hang_the_caller() {
     let original = text_pdf(&["Tender documents, volume 1", "Technical specification"]);
     let limits = quick_limits();
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let mut outcomes = [0usize; 4];
-    for case in 0..50 {
-        let pdf = mutate(&original, &mut rng);
-        let started = Instant::now();
-        let result = extract_pdf_in_child(&child(), &pdf, &limits);
-        assert!(
-            started.elapsed() < limits.pdf_timeout + Duration::from_secs(5),
-            "case {case} overran"
-        );
-        match result {
-            Ok(PdfOutcome::Text(_)) => outcomes[0] += 1,
-            Ok(PdfOutcome::Encrypted | PdfOutcome::Unreadable { .. }) => outcomes[1] += 1,
-            Err(PdfError::Crashed { .. } | PdfError::Timeout(_)) => outcomes[2] += 1,
-            Err(e) => panic!("case {case}: the child could not be run properly: {e}"),
+    for engine in engines() {
+        let name = engine.engine_name();
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut outcomes = [0usize; 4];
+        for case in 0..50 {
+            let pdf = mutate(&original, &mut rng);
+            let started = Instant::now();
+            let result = engine.extract(&pdf, &limits);
+            assert!(
+                started.elapsed() < limits.pdf_timeout + Duration::from_secs(5),
+                "[{name}] case {case} overran"
+            );
+            match result {
+                Ok(PdfOutcome::Text(_)) => outcomes[0] += 1,
+                Ok(PdfOutcome::Encrypted | PdfOutcome::Unreadable { .. }) => outcomes[1] += 1,
+                Err(PdfError::Crashed { .. } | PdfError::Timeout(_)) => outcomes[2] += 1,
+                Err(e) => panic!("[{name}] case {case}: the engine could not be run properly: {e}"),
+            }
+            outcomes[3] += 1;
         }
-        outcomes[3] += 1;
+        assert_eq!(outcomes[3], 50, "[{name}] {outcomes:?}");
     }
-    assert_eq!(outcomes[3], 50, "{outcomes:?}");
 }
 
 #[cfg(unix)]
@@ -430,5 +453,116 @@ fn extraction_child_leaving_a_process_behind_on_its_pipes_does_not_hang_the_call
         started.elapsed() < Duration::from_secs(5),
         "{:?}",
         started.elapsed()
+    );
+}
+
+/// A stand-in `pdftotext` (a shell script) in a temporary directory, to show
+/// the pdftotext engine runs under the same confinement as the built-in one.
+#[cfg(unix)]
+fn fake_pdftotext(script: &str) -> (tempfile::TempDir, PdfExtractor) {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(dir) = tempfile::tempdir() else {
+        panic!("no temp dir")
+    };
+    let path = dir.path().join("pdftotext");
+    assert!(std::fs::write(&path, format!("#!/bin/sh\n{script}\n")).is_ok());
+    assert!(std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).is_ok());
+    (dir, PdfExtractor::Pdftotext(PopplerTools::new(path)))
+}
+
+#[cfg(unix)]
+#[test]
+fn pdftotext_engine_runs_under_the_address_space_limit() {
+    let (_dir, engine) = fake_pdftotext("cat >/dev/null; ulimit -v; printf '\\f'");
+    let limits = Limits {
+        pdf_memory_bytes: 256 * 1024 * 1024,
+        ..Limits::default()
+    };
+    match engine.extract(b"%PDF-1.4", &limits) {
+        Ok(PdfOutcome::Text(text)) => {
+            assert_eq!(text.page_count, 1);
+            assert_eq!(text.pages[0].text, "262144");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn pdftotext_engine_that_outlives_the_time_limit_is_killed() {
+    let (_dir, engine) = fake_pdftotext("sleep 30; printf 'late\\f'");
+    let limits = Limits {
+        pdf_timeout: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let started = Instant::now();
+    let result = engine.extract(b"%PDF-1.4", &limits);
+    assert!(matches!(result, Err(PdfError::Timeout(_))), "{result:?}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let outcome = judge_bytes_with(&engine, &text_pdf(&["slow"]), "slow.pdf", &limits);
+    outcome.assert_rejected("slow.pdf", RejectReason::PdfTimeout);
+}
+
+#[cfg(unix)]
+#[test]
+fn pdftotext_engine_flooding_its_output_is_cut_at_the_text_limit() {
+    let (_dir, engine) = fake_pdftotext("yes");
+    let limits = Limits {
+        max_text_bytes: 1024,
+        ..Limits::default()
+    };
+    let started = Instant::now();
+    match engine.extract(b"%PDF-1.4", &limits) {
+        Ok(PdfOutcome::Text(text)) => {
+            assert!(text.text_truncated);
+            let total: usize = text.pages.iter().map(|p| p.text.len()).sum();
+            assert!(total <= 1024, "{total}");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[cfg(unix)]
+#[test]
+fn pdftotext_engine_leaving_a_process_behind_on_its_pipes_does_not_hang_the_caller() {
+    let (_dir, engine) = fake_pdftotext("cat >/dev/null; sleep 30 & printf 'done\\f'");
+    let limits = Limits {
+        pdf_timeout: Duration::from_millis(500),
+        ..Limits::default()
+    };
+    let started = Instant::now();
+    let result = engine.extract(b"%PDF-1.4", &limits);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    match result {
+        Ok(PdfOutcome::Text(text)) => assert_eq!(text.pages[0].text, "done"),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn pdftotext_exit_codes_map_to_reasons() {
+    let password = "cat >/dev/null; echo 'Command Line Error: Incorrect password' >&2; exit 1";
+    let (_dir, engine) = fake_pdftotext(password);
+    let result = engine.extract(b"%PDF-1.4", &Limits::default());
+    assert!(matches!(result, Ok(PdfOutcome::Encrypted)), "{result:?}");
+
+    let (_dir, engine) = fake_pdftotext("cat >/dev/null; exit 3");
+    let result = engine.extract(b"%PDF-1.4", &Limits::default());
+    assert!(matches!(result, Ok(PdfOutcome::Encrypted)), "{result:?}");
+
+    let broken = "cat >/dev/null; echo \"Syntax Error: Couldn't read xref table\" >&2; exit 1";
+    let (_dir, engine) = fake_pdftotext(broken);
+    match engine.extract(b"%PDF-1.4", &Limits::default()) {
+        Ok(PdfOutcome::Unreadable { detail }) => assert!(detail.contains("xref"), "{detail}"),
+        other => panic!("unexpected {other:?}"),
+    }
+
+    let (_dir, engine) = fake_pdftotext("cat >/dev/null; kill -SEGV $$");
+    let result = engine.extract(b"%PDF-1.4", &Limits::default());
+    assert!(
+        matches!(result, Err(PdfError::Crashed { .. })),
+        "{result:?}"
     );
 }

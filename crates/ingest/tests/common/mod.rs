@@ -10,13 +10,36 @@ use flate2::{Compress, Compression, FlushCompress};
 pub use quire_ingest::fixtures::{PdfBuilder, scanned_pdf, text_pdf};
 use quire_ingest::{
     BundleError, BundleReport, EntryContent, EntryReport, Limits, PdfChildCommand, PdfExtractor,
-    RejectReason, Verdict, judge_upload,
+    PopplerTools, RejectReason, Verdict, judge_upload,
 };
 
 pub fn child_extractor() -> PdfExtractor {
     PdfExtractor::Child(PdfChildCommand::new(env!(
         "CARGO_BIN_EXE_quire-pdf-extract"
     )))
+}
+
+/// Poppler's tools from `PATH`. Missing tools fail the test under CI (which
+/// installs poppler-utils), so the pdftotext engine cannot go untested there
+/// unnoticed; elsewhere its cases are left out with a note.
+pub fn poppler() -> Option<PopplerTools> {
+    match PopplerTools::find_on_path() {
+        Some(tools) => Some(tools),
+        None if std::env::var_os("CI").is_some() => {
+            panic!("CI is set but pdftotext is not on PATH: install poppler-utils")
+        }
+        None => {
+            eprintln!("pdftotext is not on PATH: the pdftotext engine is not tested");
+            None
+        }
+    }
+}
+
+/// Every PDF engine the service can use: the built-in child, and pdftotext.
+pub fn engines() -> Vec<PdfExtractor> {
+    let mut engines = vec![child_extractor()];
+    engines.extend(poppler().map(PdfExtractor::Pdftotext));
+    engines
 }
 
 /// Limits small enough that bomb tests inflate only a few MiB.
@@ -33,13 +56,18 @@ pub fn small_limits() -> Limits {
 pub struct Outcome {
     pub report: BundleReport,
     pub delivered: Vec<(EntryReport, Option<EntryContent>)>,
+    /// The PDF engine used, for failure messages.
+    pub engine: &'static str,
 }
 
 impl Outcome {
     pub fn entry(&self, path: &str) -> &EntryReport {
         match self.report.entry(path) {
             Some(entry) => entry,
-            None => panic!("no entry {path:?} in {:#?}", self.report.entries),
+            None => panic!(
+                "[{}] no entry {path:?} in {:#?}",
+                self.engine, self.report.entries
+            ),
         }
     }
 
@@ -51,7 +79,10 @@ impl Outcome {
             .and_then(|(_, content)| content.as_ref());
         match found {
             Some(content) => content,
-            None => panic!("no content for {path:?} in {:#?}", self.report.entries),
+            None => panic!(
+                "[{}] no content for {path:?} in {:#?}",
+                self.engine, self.report.entries
+            ),
         }
     }
 
@@ -66,22 +97,37 @@ impl Outcome {
 
     pub fn assert_rejected(&self, path: &str, reason: RejectReason) {
         let entry = self.entry(path);
-        assert_eq!(entry.verdict, Verdict::Rejected, "{entry:#?}");
-        assert_eq!(entry.reason, Some(reason), "{entry:#?}");
+        let engine = self.engine;
+        assert_eq!(entry.verdict, Verdict::Rejected, "[{engine}] {entry:#?}");
+        assert_eq!(entry.reason, Some(reason), "[{engine}] {entry:#?}");
         assert!(
             entry.message.as_deref().is_some_and(|m| !m.is_empty()),
-            "{entry:#?}"
+            "[{engine}] {entry:#?}"
         );
     }
 
     pub fn assert_accepted(&self, path: &str) -> &EntryReport {
         let entry = self.entry(path);
-        assert_eq!(entry.verdict, Verdict::Accepted, "{entry:#?}");
+        assert_eq!(
+            entry.verdict,
+            Verdict::Accepted,
+            "[{}] {entry:#?}",
+            self.engine
+        );
         entry
     }
 }
 
 pub fn try_judge_bytes(
+    bytes: &[u8],
+    name: &str,
+    limits: &Limits,
+) -> Result<Outcome, Box<BundleError>> {
+    try_judge_bytes_with(&child_extractor(), bytes, name, limits)
+}
+
+pub fn try_judge_bytes_with(
+    pdf: &PdfExtractor,
     bytes: &[u8],
     name: &str,
     limits: &Limits,
@@ -95,14 +141,18 @@ pub fn try_judge_bytes(
         panic!("cannot write upload: {e}");
     }
     let mut delivered = Vec::new();
-    let result = judge_upload(&path, name, limits, &child_extractor(), |judged| {
+    let result = judge_upload(&path, name, limits, pdf, |judged| {
         delivered.push((judged.report.clone(), judged.content));
         Ok(ControlFlow::Continue(()))
     });
     match result {
         Ok(report) => {
             assert_eq!(report.entries.len(), delivered.len());
-            Ok(Outcome { report, delivered })
+            Ok(Outcome {
+                report,
+                delivered,
+                engine: pdf.engine_name(),
+            })
         }
         Err(e) => Err(Box::new(e)),
     }
@@ -117,6 +167,21 @@ pub fn judge_bytes(bytes: &[u8], name: &str, limits: &Limits) -> Outcome {
 
 pub fn judge_zip(bytes: &[u8]) -> Outcome {
     judge_bytes(bytes, "bundle.zip", &small_limits())
+}
+
+pub fn judge_bytes_with(pdf: &PdfExtractor, bytes: &[u8], name: &str, limits: &Limits) -> Outcome {
+    match try_judge_bytes_with(pdf, bytes, name, limits) {
+        Ok(outcome) => outcome,
+        Err(e) => panic!(
+            "[{}] judging failed: {e} ({:#?})",
+            pdf.engine_name(),
+            e.judged_so_far
+        ),
+    }
+}
+
+pub fn judge_zip_with(pdf: &PdfExtractor, bytes: &[u8]) -> Outcome {
+    judge_bytes_with(pdf, bytes, "bundle.zip", &small_limits())
 }
 
 /// A ZIP written by the `zip` crate itself, deflate-compressed.
