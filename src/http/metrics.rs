@@ -71,7 +71,29 @@ type HandleMap = HashMap<String, HashMap<(axum::http::Method, u16), RouteHandles
 
 static HANDLES: OnceLock<RwLock<HandleMap>> = OnceLock::new();
 
+thread_local! {
+    /// Each worker thread's copy of the handles it has used, so the hot path takes no
+    /// lock shared between cores (the shared map's lock word bounced between them).
+    static LOCAL_HANDLES: std::cell::RefCell<HandleMap> = Default::default();
+}
+
 fn handles_for(method: &axum::http::Method, endpoint: &str, status: u16) -> RouteHandles {
+    let key = (method.clone(), status);
+    let local =
+        LOCAL_HANDLES.with_borrow(|map| map.get(endpoint).and_then(|by| by.get(&key)).cloned());
+    if let Some(found) = local {
+        return found;
+    }
+    let handles = shared_handles_for(method, endpoint, status);
+    LOCAL_HANDLES.with_borrow_mut(|map| {
+        map.entry(endpoint.to_owned())
+            .or_default()
+            .insert(key, handles.clone());
+    });
+    handles
+}
+
+fn shared_handles_for(method: &axum::http::Method, endpoint: &str, status: u16) -> RouteHandles {
     let map = HANDLES.get_or_init(Default::default);
     let key = (method.clone(), status);
     if let Ok(read) = map.read()

@@ -174,7 +174,9 @@ where
                 // Past MAX_IN_FLIGHT_REQUESTS: answer at once instead of queueing.
                 Err(_) => shed(),
                 Ok(_permit) => {
-                    let run = AssertUnwindSafe(inner(req)).catch_unwind();
+                    // Boxed once here, so the wrappers below move a pointer rather than the
+                    // whole (large) future of the routes.
+                    let run = AssertUnwindSafe(Box::pin(inner(req))).catch_unwind();
                     match tokio::time::timeout(limit, run).await {
                         Ok(Ok(response)) => response,
                         Ok(Err(_panic)) => {
