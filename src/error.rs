@@ -3,7 +3,7 @@
 //!
 //! Handlers return `Result<_, ApiError>`. Responses the framework produces itself
 //! (unknown route, wrong method, body too large, timeout, panic) are rewritten into
-//! the same envelope by [`crate::http::edge`], so a client parses one shape.
+//! the same envelope by [`crate::http::EdgeService`], so a client parses one shape.
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};

@@ -5,7 +5,6 @@ use std::sync::{OnceLock, RwLock};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
-use axum::middleware::Next;
 use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -123,15 +122,9 @@ fn shared_handles_for(method: &axum::http::Method, endpoint: &str, status: u16) 
     handles
 }
 
-/// Records `api_requests_total` and `api_request_duration_seconds`. The endpoint label is
-/// the matched route template (`/api/v1/jobs/{id}`), never the raw path, so label
-/// cardinality stays bounded whatever clients send.
-pub async fn track_metrics(req: Request, next: Next) -> Response {
-    track_metrics_around(req, |req| next.run(req)).await
-}
-
-/// [`track_metrics`] around any inner step, so several route-level concerns can share one
-/// middleware layer (each axum layer costs a boxed future and clones per request).
+/// Records `api_requests_total` and `api_request_duration_seconds` around `inner`. The
+/// endpoint label is the matched route template (`/api/v1/jobs/{id}`), never the raw
+/// path, so label cardinality stays bounded whatever clients send.
 pub async fn track_metrics_around<F, Fut>(req: Request, inner: F) -> Response
 where
     F: FnOnce(Request) -> Fut,

@@ -8,7 +8,7 @@ mod request_context;
 mod security;
 
 pub use json::{ApiJson, parse_json_body};
-pub use metrics::{MetricsHandle, track_metrics, track_metrics_around};
+pub use metrics::{MetricsHandle, track_metrics_around};
 pub use pagination::{ListParams, Page, Window};
-pub use request_context::{Edge, EdgeService, RequestId, current_request_id, edge};
+pub use request_context::{Edge, EdgeService, RequestId, current_request_id};
 pub use security::Timeouts;

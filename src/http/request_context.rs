@@ -9,9 +9,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::body::to_bytes;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::Response;
 use axum::serve::IncomingStream;
 use futures::FutureExt;
@@ -57,7 +56,7 @@ pub struct Edge {
     pub timeouts: Timeouts,
 }
 
-/// The whole HTTP service as served: [`edge`] around the routes (`S`), per connection.
+/// The whole HTTP service as served: [`edge_around`] around the routes (`S`), per connection.
 ///
 /// Written as a plain tower `Service` rather than an axum `from_fn` layer inside an outer
 /// `Router`: each of those boxes and clones per request, and on a health check that
@@ -126,11 +125,6 @@ impl<S: Clone> Service<IncomingStream<'_, TcpListener>> for EdgeService<S> {
         connection.peer = Some(*stream.remote_addr());
         std::future::ready(Ok(connection))
     }
-}
-
-/// The edge as an axum middleware, for tests that put it around routes of their own.
-pub async fn edge(State(edge): State<Arc<Edge>>, req: Request, next: Next) -> Response {
-    edge_around(&edge, req, |req| next.run(req)).await
 }
 
 /// Everything a request passes on its way in and out: request id and correlation span,
