@@ -11,7 +11,6 @@ use axum::http::{HeaderValue, Method, header};
 use axum::routing::future::RouteFuture;
 use serde_json::Value;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tower::{Layer, Service};
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -28,11 +27,11 @@ use crate::db::{Db, PoolSize};
 use crate::docs::ApiDoc;
 use crate::documents::jobs::{EMBED_JOB_TYPE, EmbedDocuments, ProcessUpload, UPLOAD_JOB_TYPE};
 use crate::error::ApiError;
-use crate::http::{Edge, EdgeService, MetricsHandle, Timeouts, track_metrics_around};
+use crate::http::{Edge, EdgeService, InFlight, Measured, MetricsHandle, RequestMetrics, Timeouts};
 use crate::jobs::{JobRegistry, WorkerConfig, WorkerPool};
 use crate::questions::pacing::BackendLimits;
 use crate::questions::service::{RUN_JOB_TYPE, RunQuestions};
-use crate::ratelimit::{RateLimiter, rate_limit_around};
+use crate::ratelimit::{RateLimiter, is_limited, rate_limit_around};
 use crate::storage::Storage;
 
 /// Everything a handler may need. Cloned for every request and middleware, so it is one
@@ -318,11 +317,16 @@ where
         > + Clone
         + Send
         + 'static,
-    S::Future: Send + 'static,
+    S::Future: Send + Unpin + 'static,
 {
     type Response = axum::response::Response;
     type Error = Infallible;
-    type Future = futures::future::BoxFuture<'static, Result<axum::response::Response, Infallible>>;
+    type Future = Measured<
+        futures::future::Either<
+            S::Future,
+            futures::future::BoxFuture<'static, Result<axum::response::Response, Infallible>>,
+        >,
+    >;
 
     fn poll_ready(
         &mut self,
@@ -332,22 +336,27 @@ where
     }
 
     fn call(&mut self, req: axum::extract::Request) -> Self::Future {
+        let metrics = RequestMetrics::start(&req);
+        if !is_limited(&self.state, &req) {
+            // Health checks and scrapes: straight through, nothing boxed.
+            let answer = futures::future::Either::Left(self.inner.call(req));
+            return Measured::new(answer, metrics);
+        }
         // The clone that was made ready serves this request; a fresh clone stays behind.
         let ready = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, ready);
+        let mut inner = std::mem::replace(&mut self.inner, ready);
         let state = self.state.clone();
-        Box::pin(async move {
-            let response = track_metrics_around(req, |req| {
-                rate_limit_around(&state, req, |req| async move {
-                    match tower::ServiceExt::oneshot(inner, req).await {
-                        Ok(response) => response,
-                        Err(never) => match never {},
-                    }
-                })
+        let limited = Box::pin(async move {
+            let response = rate_limit_around(&state, req, |req| async move {
+                match inner.call(req).await {
+                    Ok(response) => response,
+                    Err(never) => match never {},
+                }
             })
             .await;
             Ok(response)
-        })
+        });
+        Measured::new(futures::future::Either::Right(limited), metrics)
     }
 }
 
@@ -357,7 +366,7 @@ where
 /// envelope, security headers). The result is served as it is by `axum::serve`.
 pub fn with_http_stack(routes: Router, settings: &Settings) -> HttpService {
     let edge = Edge {
-        in_flight: Arc::new(Semaphore::new(settings.max_in_flight_requests as usize)),
+        in_flight: InFlight::new(settings.max_in_flight_requests as usize),
         timeouts: Timeouts {
             default: settings.request_timeout(),
             upload: Duration::from_secs(u64::from(settings.upload_timeout)),

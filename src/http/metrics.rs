@@ -1,7 +1,10 @@
 //! Prometheus metrics: request counts and latencies labelled by route template.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{OnceLock, RwLock};
+use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
@@ -64,6 +67,13 @@ struct RouteHandles {
     duration: metrics::Histogram,
 }
 
+impl RouteHandles {
+    fn record(&self, seconds: f64) {
+        self.requests.increment(1);
+        self.duration.record(seconds);
+    }
+}
+
 /// Route template → (method, status) → handles. Keyed by the template first so a lookup
 /// borrows the `&str` and allocates nothing.
 type HandleMap = HashMap<String, HashMap<(axum::http::Method, u16), RouteHandles>>;
@@ -76,20 +86,26 @@ thread_local! {
     static LOCAL_HANDLES: std::cell::RefCell<HandleMap> = Default::default();
 }
 
-fn handles_for(method: &axum::http::Method, endpoint: &str, status: u16) -> RouteHandles {
+/// Counts one answer. The thread's own copy of the handles is used in place: cloning
+/// them would bump reference counts that every core shares.
+fn record(method: &axum::http::Method, endpoint: &str, status: u16, seconds: f64) {
     let key = (method.clone(), status);
-    let local =
-        LOCAL_HANDLES.with_borrow(|map| map.get(endpoint).and_then(|by| by.get(&key)).cloned());
-    if let Some(found) = local {
-        return found;
+    let recorded = LOCAL_HANDLES.with_borrow(|map| {
+        map.get(endpoint)
+            .and_then(|by| by.get(&key))
+            .map(|handles| handles.record(seconds))
+            .is_some()
+    });
+    if recorded {
+        return;
     }
     let handles = shared_handles_for(method, endpoint, status);
+    handles.record(seconds);
     LOCAL_HANDLES.with_borrow_mut(|map| {
         map.entry(endpoint.to_owned())
             .or_default()
-            .insert(key, handles.clone());
+            .insert(key, handles);
     });
-    handles
 }
 
 fn shared_handles_for(method: &axum::http::Method, endpoint: &str, status: u16) -> RouteHandles {
@@ -122,24 +138,67 @@ fn shared_handles_for(method: &axum::http::Method, endpoint: &str, status: u16) 
     handles
 }
 
-/// Records `api_requests_total` and `api_request_duration_seconds` around `inner`. The
-/// endpoint label is the matched route template (`/api/v1/jobs/{id}`), never the raw
+/// One request being measured for `api_requests_total` and `api_request_duration_seconds`.
+/// The endpoint label is the matched route template (`/api/v1/jobs/{id}`), never the raw
 /// path, so label cardinality stays bounded whatever clients send.
-pub async fn track_metrics_around<F, Fut>(req: Request, inner: F) -> Response
+pub struct RequestMetrics {
+    endpoint: Option<MatchedPath>,
+    method: axum::http::Method,
+    started: Instant,
+}
+
+impl RequestMetrics {
+    /// Starts measuring `req`; call after routing, so the route template is known.
+    pub fn start(req: &Request) -> Self {
+        Self {
+            endpoint: req.extensions().get::<MatchedPath>().cloned(),
+            method: req.method().clone(),
+            started: Instant::now(),
+        }
+    }
+
+    pub fn finish(self, response: &Response) {
+        let endpoint = self
+            .endpoint
+            .as_ref()
+            .map(MatchedPath::as_str)
+            .unwrap_or("unmatched");
+        record(
+            &self.method,
+            endpoint,
+            response.status().as_u16(),
+            self.started.elapsed().as_secs_f64(),
+        );
+    }
+}
+
+/// `inner`'s answer, counted when it is ready. A named future rather than an `async`
+/// block so the route layer needs no box of its own (see `crate::app::RouteLayers`).
+pub struct Measured<F> {
+    inner: F,
+    metrics: Option<RequestMetrics>,
+}
+
+impl<F> Measured<F> {
+    pub fn new(inner: F, metrics: RequestMetrics) -> Self {
+        Self {
+            inner,
+            metrics: Some(metrics),
+        }
+    }
+}
+
+impl<F, E> Future for Measured<F>
 where
-    F: FnOnce(Request) -> Fut,
-    Fut: std::future::Future<Output = Response>,
+    F: Future<Output = Result<Response, E>> + Unpin,
 {
-    let endpoint = req.extensions().get::<MatchedPath>().cloned();
-    let method = req.method().clone();
-    let started = Instant::now();
-    let response = inner(req).await;
-    let endpoint = endpoint
-        .as_ref()
-        .map(MatchedPath::as_str)
-        .unwrap_or("unmatched");
-    let handles = handles_for(&method, endpoint, response.status().as_u16());
-    handles.requests.increment(1);
-    handles.duration.record(started.elapsed().as_secs_f64());
-    response
+    type Output = Result<Response, E>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let answer = ready!(Pin::new(&mut self.inner).poll(cx));
+        if let (Ok(response), Some(metrics)) = (&answer, self.metrics.take()) {
+            metrics.finish(response);
+        }
+        Poll::Ready(answer)
+    }
 }

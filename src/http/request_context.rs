@@ -6,7 +6,9 @@ use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use axum::body::to_bytes;
 use axum::extract::{ConnectInfo, Request};
@@ -15,7 +17,6 @@ use axum::response::Response;
 use axum::serve::IncomingStream;
 use futures::FutureExt;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tower::{Service, ServiceExt};
 use tracing::Instrument;
 
@@ -23,10 +24,6 @@ use super::security::{Timeouts, add_security_headers, is_docs_path};
 use crate::error::{EnvelopeWritten, code_for_status, envelope_response};
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
-
-/// The correlation id of the request being handled, also in the request's extensions.
-#[derive(Clone, Debug)]
-pub struct RequestId(pub String);
 
 tokio::task_local! {
     static CURRENT_REQUEST_ID: String;
@@ -50,10 +47,41 @@ fn sane_incoming_id(value: &HeaderValue) -> Option<String> {
 }
 
 /// What the edge needs: the in-flight budget and the time limits.
-#[derive(Clone)]
 pub struct Edge {
-    pub in_flight: Arc<Semaphore>,
+    pub in_flight: InFlight,
     pub timeouts: Timeouts,
+}
+
+/// The requests being served, against `MAX_IN_FLIGHT_REQUESTS`. A bare counter rather
+/// than a semaphore: nothing waits for a slot (a request past the limit is shed), so
+/// entering and leaving are one atomic add each.
+pub struct InFlight {
+    count: AtomicUsize,
+    limit: usize,
+}
+
+impl InFlight {
+    pub fn new(limit: usize) -> Self {
+        Self {
+            count: AtomicUsize::new(0),
+            limit,
+        }
+    }
+
+    /// A slot for one request, or `None` when all are taken.
+    fn try_enter(&self) -> Option<InFlightSlot<'_>> {
+        let slot = InFlightSlot(self);
+        // Counted first and given back on drop, so concurrent entries never overshoot.
+        (self.count.fetch_add(1, Ordering::AcqRel) < self.limit).then_some(slot)
+    }
+}
+
+struct InFlightSlot<'a>(&'a InFlight);
+
+impl Drop for InFlightSlot<'_> {
+    fn drop(&mut self) {
+        self.0.count.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// The whole HTTP service as served: [`edge_around`] around the routes (`S`), per connection.
@@ -130,7 +158,7 @@ impl<S: Clone> Service<IncomingStream<'_, TcpListener>> for EdgeService<S> {
 /// Everything a request passes on its way in and out: request id and correlation span,
 /// load shedding, the time limit, panic catching, the error envelope for framework-made
 /// errors, and security headers.
-async fn edge_around<F, Fut>(edge: &Edge, mut req: Request, inner: F) -> Response
+async fn edge_around<F, Fut>(edge: &Edge, req: Request, inner: F) -> Response
 where
     F: FnOnce(Request) -> Fut,
     Fut: Future<Output = Response>,
@@ -144,7 +172,6 @@ where
             let mut buf = uuid::Uuid::encode_buffer();
             (*uuid::Uuid::now_v7().hyphenated().encode_lower(&mut buf)).to_owned()
         });
-    req.extensions_mut().insert(RequestId(id.clone()));
     let path = req.uri().path();
     let is_docs = is_docs_path(path);
     let limit = if path.ends_with("/documents/upload") {
@@ -160,18 +187,20 @@ where
         http.path = %req.uri().path(),
         http.status = tracing::field::Empty,
     );
-    let started = std::time::Instant::now();
-    let permit = edge.in_flight.clone().try_acquire_owned();
+    let started = Instant::now();
+    // `None` only for a limit past the clock's range: then there is no limit.
+    let deadline = started.checked_add(limit);
+    let admitted = edge.in_flight.try_enter();
     let mut response = CURRENT_REQUEST_ID
         .scope(id.clone(), async move {
-            let response = match permit {
+            let response = match admitted {
                 // Past MAX_IN_FLIGHT_REQUESTS: answer at once instead of queueing.
-                Err(_) => shed(),
-                Ok(_permit) => {
+                None => shed(),
+                Some(_slot) => {
                     // Boxed once here, so the wrappers below move a pointer rather than the
                     // whole (large) future of the routes.
                     let run = AssertUnwindSafe(Box::pin(inner(req))).catch_unwind();
-                    match tokio::time::timeout(limit, run).await {
+                    match WithDeadline::new(run, deadline).await {
                         Ok(Ok(response)) => response,
                         Ok(Err(_panic)) => {
                             tracing::error!("a request handler panicked");
@@ -191,7 +220,13 @@ where
                     }
                 }
             };
-            into_envelope_if_needed(response).await
+            if needs_envelope(&response) {
+                // Boxed: error answers are the exception, and their rewrite would
+                // otherwise grow every request's future.
+                Box::pin(into_envelope(response)).await
+            } else {
+                response
+            }
         })
         .instrument(span.clone())
         .await;
@@ -205,7 +240,8 @@ where
         );
     });
     add_security_headers(response.headers_mut(), is_docs);
-    if let Ok(v) = HeaderValue::from_str(&id) {
+    // The id's own buffer becomes the header: no copy.
+    if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(id)) {
         response.headers_mut().insert(REQUEST_ID_HEADER, v);
     }
     response
@@ -227,15 +263,17 @@ fn shed() -> Response {
     response
 }
 
-/// Rewrites an error that did not come from [`crate::error::ApiError`] (unknown route,
-/// wrong method, body limit, timeout, panic, extractor rejection) into the envelope.
-async fn into_envelope_if_needed(response: Response) -> Response {
+/// Is this an error that did not come from [`crate::error::ApiError`] (unknown route,
+/// wrong method, body limit, timeout, panic, extractor rejection)?
+fn needs_envelope(response: &Response) -> bool {
     let status = response.status();
-    if !(status.is_client_error() || status.is_server_error())
-        || response.extensions().get::<EnvelopeWritten>().is_some()
-    {
-        return response;
-    }
+    (status.is_client_error() || status.is_server_error())
+        && response.extensions().get::<EnvelopeWritten>().is_none()
+}
+
+/// Rewrites such an error into the envelope.
+async fn into_envelope(response: Response) -> Response {
+    let status = response.status();
     let (parts, body) = response.into_parts();
     let message = if status.is_client_error() {
         // Extractor rejections explain themselves in plain text; keep that explanation.
@@ -282,5 +320,46 @@ fn default_message(status: StatusCode) -> String {
             .canonical_reason()
             .unwrap_or("request failed")
             .to_lowercase(),
+    }
+}
+
+/// `inner`, or `Err(Elapsed)` once `deadline` passes. Unlike `tokio::time::timeout` the
+/// timer is only set up when `inner` is not ready at its first poll, so the many answers
+/// that need no waiting (health checks, cached lookups) never touch the timer wheel.
+struct WithDeadline<F> {
+    inner: F,
+    deadline: Option<Instant>,
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+struct Elapsed;
+
+impl<F> WithDeadline<F> {
+    fn new(inner: F, deadline: Option<Instant>) -> Self {
+        Self {
+            inner,
+            deadline,
+            timer: None,
+        }
+    }
+}
+
+impl<F: Future + Unpin> Future for WithDeadline<F> {
+    type Output = Result<F::Output, Elapsed>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if let Poll::Ready(output) = Pin::new(&mut self.inner).poll(cx) {
+            return Poll::Ready(Ok(output));
+        }
+        let Some(deadline) = self.deadline.map(tokio::time::Instant::from_std) else {
+            return Poll::Pending;
+        };
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(Elapsed)),
+            Poll::Pending => Poll::Pending,
+        }
     }
 }

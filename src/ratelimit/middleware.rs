@@ -21,6 +21,12 @@ fn is_exempt(path: &str) -> bool {
         || path.starts_with("/redoc/")
 }
 
+/// Does the rate limit count this request? Lets the route layer skip the limiter's
+/// machinery (and its allocation) for health checks and scrapes.
+pub fn is_limited(state: &AppState, req: &Request) -> bool {
+    state.settings.rate_limit_enabled && !is_exempt(req.uri().path())
+}
+
 /// The client's address as the socket reports it. Behind a reverse proxy every client
 /// shares the proxy's address; forwarded headers are not trusted because any client can
 /// set them.
@@ -51,7 +57,7 @@ where
     F: FnOnce(Request) -> Fut,
     Fut: std::future::Future<Output = Response>,
 {
-    if !state.settings.rate_limit_enabled || is_exempt(req.uri().path()) {
+    if !is_limited(state, &req) {
         return inner(req).await;
     }
     let (mut parts, body) = req.into_parts();

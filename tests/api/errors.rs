@@ -103,6 +103,14 @@ async fn past_the_in_flight_limit_requests_are_shed_with_503_and_retry_after() {
     assert_eq!(shed.headers()["retry-after"], "1");
     assert_error_envelope(shed, 503, "service_unavailable").await;
     assert_eq!(slow.await.unwrap(), 200);
+    // The slow request and the shed ones gave their slots back: the next one is served.
+    let after = client
+        .post(format!("{base}/echo"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 200);
 }
 
 #[tokio::test]
