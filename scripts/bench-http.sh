@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # HTTP throughput of Quire next to an axum hello-world, on loopback, bounded in time.
-# Usage: scripts/bench-http.sh [seconds per run, default 10] [connections, default 64]
-# Needs `wrk` (Debian package; installed if missing). Prints a Markdown table.
+# Usage: scripts/bench-http.sh [seconds per run, default 10] [connections, default 64] [rounds, default 3]
+# Needs `wrk` (Debian package; installed if missing). Prints a Markdown table per round and
+# the median of each ratio: the endpoints are measured in turn within a round, so a
+# neighbour's burst on a shared machine skews one round, not the verdict.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-10}
 CONNS=${2:-64}
+ROUNDS=${3:-3}
 if ! command -v wrk >/dev/null 2>&1; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk
 fi
@@ -49,16 +52,27 @@ measure() { # name url [header]
 }
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr)"
-echo "wrk -t2 -c$CONNS -d${DURATION}s, client and server on the same machine"
+echo "wrk -t2 -c$CONNS -d${DURATION}s, client and server on the same machine, $ROUNDS rounds"
+for round in $(seq 1 "$ROUNDS"); do
+  echo
+  echo "round $round"
+  echo
+  echo "| endpoint | requests/s | p50 | p99 | non-2xx |"
+  echo "|---|---|---|---|---|"
+  measure hello-world http://127.0.0.1:18081/
+  measure health http://127.0.0.1:18080/api/v1/health
+  measure me-api-key http://127.0.0.1:18080/api/v1/auth/me "Authorization: Bearer $KEY"
+  measure me-jwt http://127.0.0.1:18080/api/v1/auth/me "Authorization: Bearer $JWT"
+  awk -v h="$(cat "$data/rps-health")" -v w="$(cat "$data/rps-hello-world")" \
+    -v k="$(cat "$data/rps-me-api-key")" -v j="$(cat "$data/rps-me-jwt")" \
+    'BEGIN { printf "%.3f %.3f %.3f\n", h / w, k / h, j / h }' >> "$data/ratios"
+done
 echo
-echo "| endpoint | requests/s | p50 | p99 | non-2xx |"
-echo "|---|---|---|---|---|"
-measure hello-world http://127.0.0.1:18081/
-measure health http://127.0.0.1:18080/api/v1/health
-measure me-api-key http://127.0.0.1:18080/api/v1/auth/me "Authorization: Bearer $KEY"
-measure me-jwt http://127.0.0.1:18080/api/v1/auth/me "Authorization: Bearer $JWT"
+echo "per round (health/hello-world, me-api-key/health, me-jwt/health):"
+sed 's/^/  /' "$data/ratios"
+median() { sort -n | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 echo
-awk -v h="$(cat "$data/rps-health")" -v w="$(cat "$data/rps-hello-world")" \
-  -v k="$(cat "$data/rps-me-api-key")" -v j="$(cat "$data/rps-me-jwt")" \
-  'BEGIN { printf "health / hello-world = %.2f (target >= 0.70)\n", h / w;
-           printf "me (API key) / health = %.2f, me (JWT) / health = %.2f (target >= 0.70)\n", k / h, j / h }'
+printf 'health / hello-world = %.2f, median of %s rounds (target >= 0.70)\n' \
+  "$(cut -d' ' -f1 "$data/ratios" | median)" "$ROUNDS"
+printf 'me (API key) / health = %.2f, me (JWT) / health = %.2f, medians (target >= 0.70)\n' \
+  "$(cut -d' ' -f2 "$data/ratios" | median)" "$(cut -d' ' -f3 "$data/ratios" | median)"

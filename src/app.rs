@@ -410,10 +410,16 @@ impl Service<axum::extract::Request> for LimitedRoutes {
     }
 
     fn call(&mut self, req: axum::extract::Request) -> Self::Future {
-        let mut limited = self.body_limit.layer(&mut self.router);
-        match &self.cors {
-            Some(cors) => futures::future::Either::Left(cors.layer(limited).call(req)),
-            None => futures::future::Either::Right(limited.call(req)),
+        use futures::future::Either::{Left, Right};
+        // The limit is a request extension that body extractors read; a request without a
+        // body (most GETs) has nothing to limit, so it is spared the extension.
+        let has_body = !axum::body::HttpBody::is_end_stream(req.body());
+        let router = &mut self.router;
+        match (&self.cors, has_body) {
+            (Some(cors), true) => Left(cors.layer(self.body_limit.layer(router)).call(req)),
+            (Some(cors), false) => Left(cors.layer(router).call(req)),
+            (None, true) => Right(self.body_limit.layer(router).call(req)),
+            (None, false) => Right(router.call(req)),
         }
     }
 }

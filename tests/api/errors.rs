@@ -127,6 +127,26 @@ async fn an_oversized_json_body_answers_413_in_the_envelope() {
 }
 
 #[tokio::test]
+async fn an_oversized_chunked_body_without_a_length_answers_413_too() {
+    let base = stack_with_test_routes(&["--max-request-body-size=1KB"]).await;
+    let body = serde_json::to_vec(&json!({ "blob": "x".repeat(4096) })).unwrap();
+    // A streamed body is sent chunked: no Content-Length for the server to judge up front.
+    let chunks = futures::stream::iter(
+        body.chunks(512)
+            .map(|c| Ok::<_, std::io::Error>(c.to_vec()))
+            .collect::<Vec<_>>(),
+    );
+    let response = reqwest::Client::new()
+        .post(format!("{base}/echo"))
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .unwrap();
+    assert_error_envelope(response, 413, "payload_too_large").await;
+}
+
+#[tokio::test]
 async fn malformed_json_answers_400_with_its_position() {
     let base = stack_with_test_routes(&[]).await;
     let response = reqwest::Client::new()
