@@ -27,7 +27,7 @@ use crate::db::{Db, PoolSize};
 use crate::docs::ApiDoc;
 use crate::documents::jobs::{EMBED_JOB_TYPE, EmbedDocuments, ProcessUpload, UPLOAD_JOB_TYPE};
 use crate::error::ApiError;
-use crate::http::{Edge, EdgeService, InFlight, Measured, MetricsHandle, RequestMetrics, Timeouts};
+use crate::http::{Edge, EdgeService, InFlight, MetricsHandle, RouteTemplates, Timeouts};
 use crate::jobs::{JobRegistry, WorkerConfig, WorkerPool};
 use crate::questions::pacing::BackendLimits;
 use crate::questions::service::{RUN_JOB_TYPE, RunQuestions};
@@ -195,7 +195,7 @@ impl Application {
             state.db.kind,
             state.shutdown.clone(),
         );
-        let service = build_router(state.clone());
+        let service = build_router(state.clone())?;
         Ok(Self {
             listener,
             service,
@@ -267,118 +267,106 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::questions::router())
 }
 
-pub fn build_router(state: AppState) -> HttpService {
+pub fn build_router(state: AppState) -> anyhow::Result<HttpService> {
     let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(api_routes())
         .split_for_parts();
     let settings = state.settings.clone();
-
-    // Route-level layers sit on the inner router so they see the matched route template.
+    // Every `/api/v1` route is declared through utoipa, so the document lists them all.
+    let templates = RouteTemplates::new(
+        openapi
+            .paths
+            .paths
+            .keys()
+            .map(String::as_str)
+            .chain(crate::docs::ROUTES.iter().copied()),
+    )?;
     let routes = Router::new()
         .merge(api)
         .merge(crate::docs::router(&openapi))
         .fallback(|| async { ApiError::NotFound("route") })
-        .layer(RouteLayers(state.clone()))
-        .with_state(state);
+        .with_state(state.clone());
 
-    with_http_stack(routes, &settings)
-}
-
-/// Metrics and the rate limit, as one route-level layer: metrics see the matched route
-/// template and count a 429 too; the rate limit resolves the principal itself (handlers
-/// then reuse it) and leaves health, metrics and docs alone. A hand-written `Service`
-/// rather than `from_fn`, which boxes the rest of the stack again on every request.
-#[derive(Clone)]
-struct RouteLayers(AppState);
-
-impl<S> tower::Layer<S> for RouteLayers {
-    type Service = RouteLayersService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        RouteLayersService {
-            inner,
-            state: self.0.clone(),
-        }
-    }
-}
-
-#[derive(Clone)]
-struct RouteLayersService<S> {
-    inner: S,
-    state: AppState,
-}
-
-impl<S> tower::Service<axum::extract::Request> for RouteLayersService<S>
-where
-    S: tower::Service<
-            axum::extract::Request,
-            Response = axum::response::Response,
-            Error = Infallible,
-        > + Clone
-        + Send
-        + 'static,
-    S::Future: Send + Unpin + 'static,
-{
-    type Response = axum::response::Response;
-    type Error = Infallible;
-    type Future = Measured<
-        futures::future::Either<
-            S::Future,
-            futures::future::BoxFuture<'static, Result<axum::response::Response, Infallible>>,
-        >,
-    >;
-
-    fn poll_ready(
-        &mut self,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: axum::extract::Request) -> Self::Future {
-        let metrics = RequestMetrics::start(&req);
-        if !is_limited(&self.state, &req) {
-            // Health checks and scrapes: straight through, nothing boxed.
-            let answer = futures::future::Either::Left(self.inner.call(req));
-            return Measured::new(answer, metrics);
-        }
-        // The clone that was made ready serves this request; a fresh clone stays behind.
-        let ready = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, ready);
-        let state = self.state.clone();
-        let limited = Box::pin(async move {
-            let response = rate_limit_around(&state, req, |req| async move {
-                match inner.call(req).await {
-                    Ok(response) => response,
-                    Err(never) => match never {},
-                }
-            })
-            .await;
-            Ok(response)
-        });
-        Measured::new(futures::future::Either::Right(limited), metrics)
-    }
+    Ok(with_http_stack(routes, &settings, templates, Some(state)))
 }
 
 /// Wraps `routes` in what every answer passes through — including a 405 or a fallback
-/// 404: the body limit, CORS (only when `ALLOWED_ORIGINS` is set) and the edge
-/// ([`crate::http::EdgeService`]: request id, span, load shedding, timeout, panics,
-/// envelope, security headers). The result is served as it is by `axum::serve`.
-pub fn with_http_stack(routes: Router, settings: &Settings) -> HttpService {
+/// 404: the rate limit (when `rate_limit` is given), the body limit, CORS (only when
+/// `ALLOWED_ORIGINS` is set) and the edge ([`crate::http::EdgeService`]: request id, span,
+/// load shedding, timeout, panics, envelope, metrics labelled by `templates`, security
+/// headers). The result is served as it is by `axum::serve`.
+///
+/// None of it is a route-level layer: `Router::layer` wraps every route in another boxed
+/// route, cloned and boxed again on every request.
+pub fn with_http_stack(
+    routes: Router,
+    settings: &Settings,
+    templates: RouteTemplates,
+    rate_limit: Option<AppState>,
+) -> HttpService {
     let edge = Edge {
         in_flight: InFlight::new(settings.max_in_flight_requests as usize),
         timeouts: Timeouts {
             default: settings.request_timeout(),
             upload: Duration::from_secs(u64::from(settings.upload_timeout)),
         },
+        routes: templates,
     };
     let routes = LimitedRoutes {
-        router: routes,
+        routes: RateLimitedRoutes {
+            router: routes,
+            state: rate_limit,
+        },
         body_limit: DefaultBodyLimit::max(settings.max_request_body_size.0 as usize),
         cors: (!settings.allowed_origins.0.is_empty())
             .then(|| Arc::new(cors_layer(&settings.allowed_origins.0))),
     };
     EdgeService::new(routes, edge)
+}
+
+/// The router behind the rate limit, which resolves the principal itself (handlers then
+/// reuse it from the request's extensions) and leaves health, metrics and docs alone.
+/// Only requests it counts take the boxed path.
+#[derive(Clone)]
+pub struct RateLimitedRoutes {
+    router: Router,
+    state: Option<AppState>,
+}
+
+type BoxedAnswer =
+    futures::future::BoxFuture<'static, Result<axum::response::Response, Infallible>>;
+
+impl Service<axum::extract::Request> for RateLimitedRoutes {
+    type Response = axum::response::Response;
+    type Error = Infallible;
+    type Future = futures::future::Either<RouteFuture<Infallible>, BoxedAnswer>;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Infallible>> {
+        // A `Router` is always ready.
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: axum::extract::Request) -> Self::Future {
+        use futures::future::Either::{Left, Right};
+        let state = match &self.state {
+            Some(state) if is_limited(state, &req) => state.clone(),
+            _ => return Left(self.router.call(req)),
+        };
+        let mut router = self.router.clone();
+        Right(Box::pin(async move {
+            let response = rate_limit_around(&state, req, |req| async move {
+                match router.call(req).await {
+                    Ok(response) => response,
+                    Err(never) => match never {},
+                }
+            })
+            .await;
+            Ok(response)
+        }))
+    }
 }
 
 /// The served service: the edge around the routes.
@@ -389,7 +377,7 @@ pub type HttpService = EdgeService<LimitedRoutes>;
 /// so that `HttpService` needs no boxing.
 #[derive(Clone)]
 pub struct LimitedRoutes {
-    router: Router,
+    routes: RateLimitedRoutes,
     body_limit: DefaultBodyLimit,
     cors: Option<Arc<CorsLayer>>,
 }
@@ -398,15 +386,17 @@ impl Service<axum::extract::Request> for LimitedRoutes {
     type Response = axum::response::Response;
     type Error = Infallible;
     type Future = futures::future::Either<
-        tower_http::cors::ResponseFuture<RouteFuture<Infallible>>,
-        RouteFuture<Infallible>,
+        tower_http::cors::ResponseFuture<
+            <RateLimitedRoutes as Service<axum::extract::Request>>::Future,
+        >,
+        <RateLimitedRoutes as Service<axum::extract::Request>>::Future,
     >;
 
     fn poll_ready(
         &mut self,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Result<(), Infallible>> {
-        Service::<axum::extract::Request>::poll_ready(&mut self.router, cx)
+        self.routes.poll_ready(cx)
     }
 
     fn call(&mut self, req: axum::extract::Request) -> Self::Future {
@@ -414,7 +404,7 @@ impl Service<axum::extract::Request> for LimitedRoutes {
         // The limit is a request extension that body extractors read; a request without a
         // body (most GETs) has nothing to limit, so it is spared the extension.
         let has_body = !axum::body::HttpBody::is_end_stream(req.body());
-        let router = &mut self.router;
+        let router = &mut self.routes;
         match (&self.cors, has_body) {
             (Some(cors), true) => Left(cors.layer(self.body_limit.layer(router)).call(req)),
             (Some(cors), false) => Left(cors.layer(router).call(req)),

@@ -1,14 +1,8 @@
 //! Prometheus metrics: request counts and latencies labelled by route template.
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{OnceLock, RwLock};
-use std::task::{Context, Poll, ready};
-use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request};
-use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// Renders the process-wide registry. The recorder is global to the process, so every
@@ -138,67 +132,40 @@ fn shared_handles_for(method: &axum::http::Method, endpoint: &str, status: u16) 
     handles
 }
 
-/// One request being measured for `api_requests_total` and `api_request_duration_seconds`.
-/// The endpoint label is the matched route template (`/api/v1/jobs/{id}`), never the raw
-/// path, so label cardinality stays bounded whatever clients send.
-pub struct RequestMetrics {
-    endpoint: Option<MatchedPath>,
-    method: axum::http::Method,
-    started: Instant,
-}
+/// The service's route templates, for labelling a request by the route it matches
+/// (`/api/v1/jobs/{id}`), never by its raw path, so label cardinality stays bounded
+/// whatever clients send. Looked up at the edge, which needs no route-level layer:
+/// wrapping every route in one boxed and cloned the route per request.
+#[derive(Clone, Default)]
+pub struct RouteTemplates(std::sync::Arc<matchit::Router<Box<str>>>);
 
-impl RequestMetrics {
-    /// Starts measuring `req`; call after routing, so the route template is known.
-    pub fn start(req: &Request) -> Self {
-        Self {
-            endpoint: req.extensions().get::<MatchedPath>().cloned(),
-            method: req.method().clone(),
-            started: Instant::now(),
+/// The label of a request that matches no route.
+pub const UNMATCHED: &str = "unmatched";
+
+impl RouteTemplates {
+    /// The templates use axum's syntax (`{id}`, `{*rest}`), as the routes themselves do.
+    pub fn new<'a>(templates: impl IntoIterator<Item = &'a str>) -> anyhow::Result<Self> {
+        let mut router = matchit::Router::new();
+        for template in templates {
+            router
+                .insert(template, template.into())
+                .map_err(|e| anyhow::anyhow!("route template {template}: {e}"))?;
         }
+        Ok(Self(std::sync::Arc::new(router)))
     }
 
-    pub fn finish(self, response: &Response) {
-        let endpoint = self
-            .endpoint
-            .as_ref()
-            .map(MatchedPath::as_str)
-            .unwrap_or("unmatched");
-        record(
-            &self.method,
-            endpoint,
-            response.status().as_u16(),
-            self.started.elapsed().as_secs_f64(),
-        );
+    /// The template `path` matches, or [`UNMATCHED`].
+    pub fn label(&self, path: &str) -> &str {
+        self.0.at(path).map_or(UNMATCHED, |found| &**found.value)
     }
 }
 
-/// `inner`'s answer, counted when it is ready. A named future rather than an `async`
-/// block so the route layer needs no box of its own (see `crate::app::RouteLayers`).
-pub struct Measured<F> {
-    inner: F,
-    metrics: Option<RequestMetrics>,
-}
-
-impl<F> Measured<F> {
-    pub fn new(inner: F, metrics: RequestMetrics) -> Self {
-        Self {
-            inner,
-            metrics: Some(metrics),
-        }
-    }
-}
-
-impl<F, E> Future for Measured<F>
-where
-    F: Future<Output = Result<Response, E>> + Unpin,
-{
-    type Output = Result<Response, E>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let answer = ready!(Pin::new(&mut self.inner).poll(cx));
-        if let (Ok(response), Some(metrics)) = (&answer, self.metrics.take()) {
-            metrics.finish(response);
-        }
-        Poll::Ready(answer)
-    }
+/// Counts one answer in `api_requests_total` and `api_request_duration_seconds`.
+pub fn record_request(
+    method: &axum::http::Method,
+    endpoint: &str,
+    status: u16,
+    elapsed: std::time::Duration,
+) {
+    record(method, endpoint, status, elapsed.as_secs_f64());
 }

@@ -20,6 +20,7 @@ use tokio::net::TcpListener;
 use tower::{Service, ServiceExt};
 use tracing::Instrument;
 
+use super::metrics::{RouteTemplates, record_request};
 use super::security::{Timeouts, add_security_headers, is_docs_path};
 use crate::error::{EnvelopeWritten, code_for_status, envelope_response};
 
@@ -46,10 +47,12 @@ fn sane_incoming_id(value: &HeaderValue) -> Option<String> {
     ok.then(|| s.to_owned())
 }
 
-/// What the edge needs: the in-flight budget and the time limits.
+/// What the edge needs: the in-flight budget, the time limits and the route templates
+/// that label its metrics.
 pub struct Edge {
     pub in_flight: InFlight,
     pub timeouts: Timeouts,
+    pub routes: RouteTemplates,
 }
 
 /// The requests being served, against `MAX_IN_FLIGHT_REQUESTS`. A bare counter rather
@@ -157,7 +160,8 @@ impl<S: Clone> Service<IncomingStream<'_, TcpListener>> for EdgeService<S> {
 
 /// Everything a request passes on its way in and out: request id and correlation span,
 /// load shedding, the time limit, panic catching, the error envelope for framework-made
-/// errors, and security headers.
+/// errors, metrics (so a shed request, a timeout and an unknown route are counted too)
+/// and security headers.
 async fn edge_around<F, Fut>(edge: &Edge, req: Request, inner: F) -> Response
 where
     F: FnOnce(Request) -> Fut,
@@ -174,6 +178,8 @@ where
         });
     let path = req.uri().path();
     let is_docs = is_docs_path(path);
+    let method = req.method().clone();
+    let endpoint = edge.routes.label(path);
     let limit = if path.ends_with("/documents/upload") {
         edge.timeouts.upload
     } else {
@@ -231,11 +237,14 @@ where
         .instrument(span.clone())
         .await;
 
-    span.record("http.status", response.status().as_u16());
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    record_request(&method, endpoint, status, elapsed);
+    span.record("http.status", status);
     span.in_scope(|| {
         tracing::info!(
-            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-            status = response.status().as_u16(),
+            latency_ms = elapsed.as_secs_f64() * 1000.0,
+            status,
             "request finished"
         );
     });

@@ -21,7 +21,7 @@ fn is_exempt(path: &str) -> bool {
         || path.starts_with("/redoc/")
 }
 
-/// Does the rate limit count this request? Lets the route layer skip the limiter's
+/// Does the rate limit count this request? Lets the stack skip the limiter's
 /// machinery (and its allocation) for health checks and scrapes.
 pub fn is_limited(state: &AppState, req: &Request) -> bool {
     state.settings.rate_limit_enabled && !is_exempt(req.uri().path())

@@ -46,6 +46,12 @@ async fn detailed_health_reports_the_database_and_storage(app: TestApp) {
 async fn metrics_count_requests_by_route_template_not_raw_path(app: TestApp) {
     app.get("/api/v1/health").await;
     app.get("/api/v1/no-such-thing-12345").await;
+    // A route with a parameter, unauthenticated: counted under its template.
+    let job = app
+        .get("/api/v1/jobs/0193c0de-0000-7000-8000-00000000abcd")
+        .await;
+    assert_eq!(job.status(), 401);
+    app.get("/docs").await;
     let response = app.get("/api/v1/metrics").await;
     assert_eq!(response.status(), 200);
     let ct = response.headers()["content-type"]
@@ -60,11 +66,27 @@ async fn metrics_count_requests_by_route_template_not_raw_path(app: TestApp) {
         ),
         "{text}"
     );
-    assert!(text.contains("api_request_duration_seconds_bucket"));
     assert!(
-        !text.contains("no-such-thing-12345"),
-        "raw paths must not become labels"
+        text.contains(
+            r#"api_requests_total{method="GET",endpoint="/api/v1/jobs/{id}",status_code="401"}"#
+        ),
+        "{text}"
     );
+    assert!(
+        text.contains(r#"api_requests_total{method="GET",endpoint="/docs",status_code="200"}"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"api_requests_total{method="GET",endpoint="unmatched",status_code="404"}"#),
+        "{text}"
+    );
+    assert!(text.contains("api_request_duration_seconds_bucket"));
+    for raw in ["no-such-thing-12345", "00000000abcd"] {
+        assert!(
+            !text.contains(raw),
+            "raw paths must not become labels: {raw}"
+        );
+    }
 }
 
 async fn openapi_document_is_valid_openapi_3_1_with_our_routes(app: TestApp) {
