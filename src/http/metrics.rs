@@ -80,9 +80,16 @@ thread_local! {
     static LOCAL_HANDLES: std::cell::RefCell<HandleMap> = Default::default();
 }
 
-/// Counts one answer. The thread's own copy of the handles is used in place: cloning
-/// them would bump reference counts that every core shares.
-fn record(method: &axum::http::Method, endpoint: &str, status: u16, seconds: f64) {
+/// Counts one answer in `api_requests_total` and `api_request_duration_seconds`. The
+/// thread's own copy of the handles is used in place: cloning them would bump reference
+/// counts that every core shares.
+pub fn record_request(
+    method: &axum::http::Method,
+    endpoint: &str,
+    status: u16,
+    elapsed: std::time::Duration,
+) {
+    let seconds = elapsed.as_secs_f64();
     let key = (method.clone(), status);
     let recorded = LOCAL_HANDLES.with_borrow(|map| {
         map.get(endpoint)
@@ -140,7 +147,7 @@ fn shared_handles_for(method: &axum::http::Method, endpoint: &str, status: u16) 
 pub struct RouteTemplates(std::sync::Arc<matchit::Router<Box<str>>>);
 
 /// The label of a request that matches no route.
-pub const UNMATCHED: &str = "unmatched";
+const UNMATCHED: &str = "unmatched";
 
 impl RouteTemplates {
     /// The templates use axum's syntax (`{id}`, `{*rest}`), as the routes themselves do.
@@ -158,14 +165,4 @@ impl RouteTemplates {
     pub fn label(&self, path: &str) -> &str {
         self.0.at(path).map_or(UNMATCHED, |found| &**found.value)
     }
-}
-
-/// Counts one answer in `api_requests_total` and `api_request_duration_seconds`.
-pub fn record_request(
-    method: &axum::http::Method,
-    endpoint: &str,
-    status: u16,
-    elapsed: std::time::Duration,
-) {
-    record(method, endpoint, status, elapsed.as_secs_f64());
 }

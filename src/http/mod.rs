@@ -8,7 +8,7 @@ mod request_context;
 mod security;
 
 pub use json::{ApiJson, parse_json_body};
-pub use metrics::{MetricsHandle, RouteTemplates, UNMATCHED, record_request};
+pub use metrics::{MetricsHandle, RouteTemplates};
 pub use pagination::{ListParams, Page, Window};
 pub use request_context::{Edge, EdgeService, InFlight, current_request_id};
 pub use security::Timeouts;
