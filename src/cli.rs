@@ -79,6 +79,11 @@ impl Command {
         }
     }
 
+    /// Serving and working run jobs, which need the tools the settings name.
+    pub fn runs_jobs(&self) -> bool {
+        matches!(self, Self::Serve | Self::Worker | Self::Bench(_))
+    }
+
     pub fn is_client(&self) -> bool {
         matches!(
             self,
@@ -209,7 +214,13 @@ pub fn parse() -> Cli {
         // Client subcommands use only the data directory (for the admin key): a server
         // setting that would not validate must not stop them.
         Ok(cli) if cli.command.is_client() => cli,
-        Ok(cli) => match cli.settings.validate() {
+        Ok(cli) => match cli.settings.validate().and_then(|()| {
+            if cli.command.runs_jobs() {
+                cli.settings.check_tools()
+            } else {
+                Ok(())
+            }
+        }) {
             Ok(()) => cli,
             Err(e) => exit_with_config_error(&e.to_string()),
         },

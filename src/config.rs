@@ -113,7 +113,8 @@ pub enum PdfTextEngine {
     Auto,
     /// pdf-extract (on lopdf), inside this binary: nothing to install.
     Builtin,
-    /// Poppler's `pdftotext` (Debian `poppler-utils`); refused at startup when missing.
+    /// Poppler's `pdftotext` (Debian `poppler-utils`); `serve` and `worker` refuse to start
+    /// when it is missing.
     Pdftotext,
 }
 
@@ -609,6 +610,13 @@ impl Settings {
                 "must not exceed DATABASE_MAX_CONNECTIONS",
             ));
         }
+        Ok(())
+    }
+
+    /// Are the programs the settings ask for installed? Checked only by the commands
+    /// that run jobs, so `quire migrate` or `quire admin` works on a machine (or in a
+    /// container) without them.
+    pub fn check_tools(&self) -> Result<(), ConfigError> {
         if self.pdf_text_engine == PdfTextEngine::Pdftotext
             && quire_ingest::PopplerTools::find_on_path().is_none()
         {

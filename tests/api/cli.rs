@@ -165,3 +165,45 @@ fn readme_and_env_example_list_exactly_the_settings_the_binary_has() {
         "README settings table is stale: run scripts/update-settings-docs.sh"
     );
 }
+
+#[test]
+fn a_missing_pdftotext_stops_the_worker_but_not_a_migration() {
+    let dir = tempfile::tempdir().unwrap();
+    // A PATH with nothing on it: no pdftotext to find.
+    let empty_path = tempfile::tempdir().unwrap();
+    let run = |command: &str| {
+        let mut child = quire()
+            .arg(command)
+            .env("QUIRE_DATA_DIR", dir.path())
+            .env("PDF_TEXT_ENGINE", "pdftotext")
+            .env("PATH", empty_path.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // A worker that does not refuse would run forever: give it ten seconds.
+        for _ in 0..100 {
+            if let Some(status) = child.try_wait().unwrap() {
+                let mut stderr = String::new();
+                std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr)
+                    .unwrap();
+                return (status, stderr);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        child.kill().unwrap();
+        panic!("`quire {command}` did not exit");
+    };
+
+    let (status, stderr) = run("migrate");
+    assert!(
+        status.success(),
+        "migrate must not need pdftotext: {stderr}"
+    );
+
+    let (status, stderr) = run("worker");
+    assert!(!status.success());
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line expected, got: {stderr}");
+    assert!(lines[0].contains("PDF_TEXT_ENGINE"), "{}", lines[0]);
+}
