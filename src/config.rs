@@ -374,6 +374,10 @@ pub struct Settings {
     )]
     pub pdf_text_engine: PdfTextEngine,
 
+    /// PDFs one upload extracts at once, each in its own confined process; 0 = one per CPU core
+    #[arg(long, env = "PDF_WORKERS", default_value = "0", global = true)]
+    pub pdf_workers: u16,
+
     /// Largest upload accepted, in bytes (suffixes KB, MB, GB allowed).
     #[arg(long, env = "MAX_FILE_SIZE", default_value = "100MB", global = true)]
     pub max_file_size: ByteSize,

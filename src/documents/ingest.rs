@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use utoipa::ToSchema;
 
 use crate::app::AppState;
-use crate::config::PdfTextEngine;
+use crate::config::{PdfTextEngine, Settings};
 use crate::documents::repo::{self, DocumentRow};
 use crate::storage::document_key;
 use crate::time::now_ms;
@@ -121,11 +121,17 @@ pub struct IngestContext {
     pub progress: ProgressFn,
 }
 
-pub fn ingest_limits(state: &AppState) -> quire_ingest::Limits {
-    let file_limit = state.settings.max_file_size.0;
+pub fn ingest_limits(settings: &Settings) -> quire_ingest::Limits {
+    let file_limit = settings.max_file_size.0;
+    let defaults = quire_ingest::Limits::default();
     quire_ingest::Limits {
         max_archive_bytes: file_limit,
-        ..quire_ingest::Limits::default()
+        // 0 keeps the default: one extraction process per core.
+        pdf_workers: match settings.pdf_workers {
+            0 => defaults.pdf_workers,
+            n => usize::from(n),
+        },
+        ..defaults
     }
 }
 
@@ -159,7 +165,7 @@ pub async fn run_upload(ctx: IngestContext) -> anyhow::Result<UploadReport> {
     let state = ctx.state.clone();
     let copy = state.storage.local_copy(&ctx.payload.bundle_key).await?;
     let path: PathBuf = copy.path().to_path_buf();
-    let limits = ingest_limits(&state);
+    let limits = ingest_limits(&state.settings);
     let extractor = pdf_extractor(&state)?;
     tracing::debug!(engine = extractor.engine_name(), "pdf text engine");
     // What an earlier run of this job already recorded, in one query.
@@ -329,4 +335,32 @@ async fn record_entry(
         outcome.document_id = first.map(|d| d.id);
     }
     Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn settings(args: &[&str]) -> Settings {
+        let argv = ["quire", "serve"].iter().chain(args);
+        crate::cli::Cli::try_parse_from(argv)
+            .expect("test settings parse")
+            .settings
+    }
+
+    #[test]
+    fn pdf_workers_sets_the_extraction_pool_and_zero_means_one_per_core() {
+        assert_eq!(
+            ingest_limits(&settings(&["--pdf-workers=3"])).pdf_workers,
+            3
+        );
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        assert_eq!(ingest_limits(&settings(&[])).pdf_workers, cores);
+        assert_eq!(
+            ingest_limits(&settings(&["--max-file-size=5MB"])).max_archive_bytes,
+            5 << 20
+        );
+    }
 }
