@@ -67,6 +67,7 @@ pub async fn finished_upload(app: &TestApp, key: &str, job_id: &str) -> Value {
 
 /// Polls until every document of the workspace left `extracted`.
 pub async fn wait_until_embedded(app: &TestApp, key: &str, workspace_id: &str) -> Vec<Value> {
+    let mut items = Vec::new();
     for _ in 0..1500 {
         let page: Value = app
             .get_json(
@@ -74,13 +75,15 @@ pub async fn wait_until_embedded(app: &TestApp, key: &str, workspace_id: &str) -
                 key,
             )
             .await;
-        let items = page["items"].as_array().unwrap().clone();
+        items = page["items"].as_array().unwrap().clone();
         if !items.is_empty() && items.iter().all(|d| d["status"] != "extracted") {
             return items;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    panic!("documents were not embedded");
+    // What the jobs say is what tells a slow embedding from a lost or failed one.
+    let jobs: Value = app.get_json("/api/v1/jobs?limit=50", key).await;
+    panic!("documents were not embedded: documents {items:?}, jobs {jobs}");
 }
 
 fn entry<'a>(report: &'a Value, path: &str) -> &'a Value {

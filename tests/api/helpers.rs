@@ -153,12 +153,21 @@ impl TestApp {
         Some(Self::launch(backend, data_dir, database_url, postgres, extra, registry).await)
     }
 
-    /// A second instance on the same database (as a second `quire serve` would be),
-    /// with its own data directory and these extra flags.
+    /// A second instance on the same database and the same originals (as a second
+    /// `quire serve` would be), with its own data directory and these extra flags.
     pub async fn spawn_alongside(&self, extra: &[&str]) -> TestApp {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let url = self.state.settings.database_url().as_str().to_owned();
-        Self::launch(self.backend, data_dir, url, None, extra, None).await
+        // Instances of one deployment share their originals (a volume or S3): a job
+        // enqueued by this instance may be claimed by the other, which must find the
+        // upload this one stored.
+        let storage = format!(
+            "--storage-path={}",
+            self.state.settings.storage_path().display()
+        );
+        let mut args: Vec<&str> = vec![&storage];
+        args.extend_from_slice(extra);
+        Self::launch(self.backend, data_dir, url, None, &args, None).await
     }
 
     async fn launch(
