@@ -1,171 +1,39 @@
-//! Application state and the assembled HTTP service.
+//! The assembly: the one module that knows every capability. It builds the state,
+//! merges the capabilities' routers into the served service and registers their job
+//! handlers. No capability imports it (they import `crate::state`); adding a capability
+//! is a folder, a line in [`api_routes`] and, if it has jobs, a line in [`job_registry`].
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderValue, Method, header};
-use axum::routing::future::RouteFuture;
-use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tower::{Layer, Service};
-use tower_http::cors::{AllowOrigin, CorsLayer};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::auth::cache::PrincipalCache;
-use crate::auth::tokens::JwtKeys;
-use crate::backends::Backends;
-use crate::backends::anythingllm::AnythingLlmBackend;
-use crate::backends::embedded::EmbeddedBackend;
-use crate::config::{Secret, Settings};
-use crate::db::{Db, PoolSize};
+use crate::config::Settings;
 use crate::docs::ApiDoc;
 use crate::documents::jobs::{EMBED_JOB_TYPE, EmbedDocuments, ProcessUpload, UPLOAD_JOB_TYPE};
 use crate::error::ApiError;
-use crate::http::{Edge, EdgeService, InFlight, MetricsHandle, RouteTemplates, Timeouts};
-use crate::jobs::{JobRegistry, WorkerConfig, WorkerPool};
-use crate::questions::pacing::BackendLimits;
+use crate::http::RouteTemplates;
+use crate::http::stack::{HttpService, with_http_stack};
+use crate::jobs::{JobRegistry, WorkerPool};
 use crate::questions::service::{RUN_JOB_TYPE, RunQuestions};
-use crate::ratelimit::{RateLimiter, is_limited, rate_limit_around};
-use crate::storage::Storage;
+use crate::state::AppState;
 
-/// Everything a handler may need. Cloned for every request and middleware, so it is one
-/// `Arc`: a clone is a single atomic increment.
-#[derive(Clone)]
-pub struct AppState(Arc<AppStateInner>);
-
-impl std::ops::Deref for AppState {
-    type Target = AppStateInner;
-    fn deref(&self) -> &AppStateInner {
-        &self.0
-    }
+/// The capabilities' job handlers, added to `base` (the diagnostics `JobRegistry::from_settings`
+/// enables, or a test's own job types).
+pub fn job_registry(state: &AppState, base: JobRegistry) -> JobRegistry {
+    base.register(UPLOAD_JOB_TYPE, ProcessUpload(state.clone()))
+        .register(EMBED_JOB_TYPE, EmbedDocuments(state.clone()))
+        .register(RUN_JOB_TYPE, RunQuestions(state.clone()))
 }
 
-pub struct AppStateInner {
-    pub settings: Arc<Settings>,
-    pub db: Db,
-    pub metrics: MetricsHandle,
-    pub secret_key: Secret,
-    pub jwt: JwtKeys,
-    pub storage: Storage,
-    pub started_at: Instant,
-    /// Per-principal request budgets (Redis-shared when `REDIS_URL` is set).
-    pub rate_limiter: RateLimiter,
-    /// Cancelled when the process is asked to stop; long-lived tasks watch it.
-    pub shutdown: CancellationToken,
-    /// The job types this process's workers run.
-    pub job_registry: Arc<JobRegistry>,
-    /// The workspace backends (embedded engine, and AnythingLLM when configured).
-    pub backends: Arc<Backends>,
-    /// Questions in flight per backend, shared by every question run of this process.
-    pub ask_limits: Arc<BackendLimits>,
-    /// Recently authenticated keys and sessions (emptied on every auth change).
-    pub principals: Arc<PrincipalCache>,
-}
-
-/// The application state for job handlers, which are registered before the state
-/// exists (the state holds the registry) and filled in right after.
-#[derive(Clone, Default)]
-pub struct LateState(Arc<OnceLock<AppState>>);
-
-impl LateState {
-    pub fn get(&self) -> Result<AppState, crate::jobs::JobError> {
-        self.0
-            .get()
-            .cloned()
-            .ok_or_else(|| crate::jobs::JobError::Retryable("the service is still starting".into()))
-    }
-}
-
-impl AppState {
-    /// Connects to the database and applies migrations. Workers run the service's job types
-    /// (plus the `test.*` diagnostics with `QUIRE_ENABLE_TEST_JOBS`).
-    pub async fn initialise(settings: Settings) -> anyhow::Result<Self> {
-        let registry = JobRegistry::from_settings(&settings);
-        Self::initialise_with(settings, registry).await
-    }
-
-    /// Like [`AppState::initialise`], with the job handlers given (tests and benchmarks add
-    /// their own job types this way).
-    pub async fn initialise_with(
-        settings: Settings,
-        job_registry: JobRegistry,
-    ) -> anyhow::Result<Self> {
-        let secret_key = settings.resolve_secret_key()?;
-        let db = Db::connect(&settings.database_url(), PoolSize::from_settings(&settings)).await?;
-        db.migrate().await?;
-        let storage = Storage::from_settings(&settings)?;
-        let settings_jwt_algorithm = settings.jwt_algorithm;
-        let settings_backend_limit = settings.backend_max_concurrency;
-        let rate_limiter = RateLimiter::from_settings(&settings)?;
-        let backends = Arc::new(Backends {
-            anythingllm: AnythingLlmBackend::from_settings(&settings)?,
-            embedded: EmbeddedBackend::new(db.clone(), &settings)?,
-        });
-        let principals = Arc::new(PrincipalCache::new(
-            Duration::from_secs(settings.auth_cache_seconds),
-            db.kind,
-        ));
-        let late = LateState::default();
-        let job_registry = job_registry
-            .register(UPLOAD_JOB_TYPE, ProcessUpload(late.clone()))
-            .register(EMBED_JOB_TYPE, EmbedDocuments(late.clone()))
-            .register(RUN_JOB_TYPE, RunQuestions(late.clone()));
-        let state = Self(Arc::new(AppStateInner {
-            settings: Arc::new(settings),
-            db,
-            metrics: MetricsHandle::install()?,
-            jwt: JwtKeys::new(secret_key.expose(), settings_jwt_algorithm),
-            secret_key,
-            storage,
-            started_at: Instant::now(),
-            rate_limiter,
-            shutdown: CancellationToken::new(),
-            job_registry: Arc::new(job_registry),
-            backends,
-            ask_limits: Arc::new(BackendLimits::new(settings_backend_limit)),
-            principals,
-        }));
-        // Set once, here, right after creation: `set` cannot fail.
-        let _ = late.0.set(state.clone());
-        Ok(state)
-    }
-
-    /// Starts `MAX_CONCURRENT_JOBS` job workers; they stop when [`AppState::shutdown`] fires.
-    pub async fn start_workers(&self) -> anyhow::Result<WorkerPool> {
-        WorkerPool::start(
-            self.db.clone(),
-            self.job_registry.clone(),
-            WorkerConfig::from_settings(&self.settings),
-            self.shutdown.clone(),
-        )
-        .await
-    }
-
-    /// Can originals be written and read back?
-    pub async fn storage_probe(&self) -> Result<(), String> {
-        self.storage.probe().await
-    }
-
-    /// Health of dependencies the service can run without (Redis, backends).
-    pub async fn optional_dependency_checks(&self) -> Vec<(String, Value)> {
-        let mut checks = Vec::new();
-        if let Some(redis) = self.rate_limiter.redis_health().await {
-            checks.push(("redis".to_owned(), redis));
-        }
-        checks.extend(self.backends.health().await);
-        checks
-    }
-
-    /// Gauges computed from the database at scrape time.
-    pub async fn refresh_gauges(&self) {
-        crate::jobs::metrics::refresh_gauges(&self.db.pool, &self.job_registry.job_types()).await;
-    }
+/// Starts this process's job workers with every capability's handlers.
+pub async fn start_workers(state: &AppState) -> anyhow::Result<WorkerPool> {
+    let base = JobRegistry::from_settings(&state.settings);
+    state.start_workers(job_registry(state, base)).await
 }
 
 /// The service bound to its listener, ready to run.
@@ -173,6 +41,8 @@ pub struct Application {
     listener: TcpListener,
     service: HttpService,
     pub state: AppState,
+    /// What this instance's workers will run once [`Application::run`] starts them.
+    pub job_registry: JobRegistry,
 }
 
 impl Application {
@@ -185,7 +55,8 @@ impl Application {
     /// register their own job types this way, before any worker starts.
     pub async fn build_with(settings: Settings, registry: JobRegistry) -> anyhow::Result<Self> {
         let addr = SocketAddr::new(settings.host, settings.port);
-        let state = AppState::initialise_with(settings, registry).await?;
+        let state = AppState::initialise(settings).await?;
+        let job_registry = job_registry(&state, registry);
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
@@ -200,6 +71,7 @@ impl Application {
             listener,
             service,
             state,
+            job_registry,
         })
     }
 
@@ -212,7 +84,7 @@ impl Application {
     /// queue (see [`crate::jobs::worker`]).
     pub async fn run(self, stop: CancellationToken) -> anyhow::Result<()> {
         let grace = self.state.settings.shutdown_timeout();
-        let workers = self.state.start_workers().await?;
+        let workers = self.state.start_workers(self.job_registry).await?;
         // Long-lived work (workers, event streams) stops when the process is asked to.
         let shutdown = self.state.shutdown.clone();
         let asked = stop.clone();
@@ -288,155 +160,4 @@ pub fn build_router(state: AppState) -> anyhow::Result<HttpService> {
         .with_state(state.clone());
 
     Ok(with_http_stack(routes, &settings, templates, Some(state)))
-}
-
-/// Wraps `routes` in what every answer passes through — including a 405 or a fallback
-/// 404: the rate limit (when `rate_limit` is given), the body limit, CORS (only when
-/// `ALLOWED_ORIGINS` is set) and the edge ([`crate::http::EdgeService`]: request id, span,
-/// load shedding, timeout, panics, envelope, metrics labelled by `templates`, security
-/// headers). The result is served as it is by `axum::serve`.
-///
-/// None of it is a route-level layer: `Router::layer` wraps every route in another boxed
-/// route, cloned and boxed again on every request.
-pub fn with_http_stack(
-    routes: Router,
-    settings: &Settings,
-    templates: RouteTemplates,
-    rate_limit: Option<AppState>,
-) -> HttpService {
-    let edge = Edge {
-        in_flight: InFlight::new(settings.max_in_flight_requests as usize),
-        timeouts: Timeouts {
-            default: settings.request_timeout(),
-            upload: Duration::from_secs(u64::from(settings.upload_timeout)),
-        },
-        routes: templates,
-    };
-    let routes = LimitedRoutes {
-        routes: RateLimitedRoutes {
-            router: routes,
-            state: rate_limit,
-        },
-        body_limit: DefaultBodyLimit::max(settings.max_request_body_size.0 as usize),
-        cors: (!settings.allowed_origins.0.is_empty())
-            .then(|| Arc::new(cors_layer(&settings.allowed_origins.0))),
-    };
-    EdgeService::new(routes, edge)
-}
-
-/// The router behind the rate limit, which resolves the principal itself (handlers then
-/// reuse it from the request's extensions) and leaves health, metrics and docs alone.
-/// Only requests it counts take the boxed path.
-#[derive(Clone)]
-pub struct RateLimitedRoutes {
-    router: Router,
-    state: Option<AppState>,
-}
-
-type BoxedAnswer =
-    futures::future::BoxFuture<'static, Result<axum::response::Response, Infallible>>;
-
-impl Service<axum::extract::Request> for RateLimitedRoutes {
-    type Response = axum::response::Response;
-    type Error = Infallible;
-    type Future = futures::future::Either<RouteFuture<Infallible>, BoxedAnswer>;
-
-    fn poll_ready(
-        &mut self,
-        _cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Infallible>> {
-        // A `Router` is always ready.
-        std::task::Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: axum::extract::Request) -> Self::Future {
-        use futures::future::Either::{Left, Right};
-        let state = match &self.state {
-            Some(state) if is_limited(state, &req) => state.clone(),
-            _ => return Left(self.router.call(req)),
-        };
-        let mut router = self.router.clone();
-        Right(Box::pin(async move {
-            let response = rate_limit_around(&state, req, |req| async move {
-                match router.call(req).await {
-                    Ok(response) => response,
-                    Err(never) => match never {},
-                }
-            })
-            .await;
-            Ok(response)
-        }))
-    }
-}
-
-/// The served service: the edge around the routes.
-pub type HttpService = EdgeService<LimitedRoutes>;
-
-/// The routes behind the body limit and, when `ALLOWED_ORIGINS` is set, CORS. A named
-/// service (rather than a `ServiceBuilder` stack, whose body-limit type cannot be named)
-/// so that `HttpService` needs no boxing.
-#[derive(Clone)]
-pub struct LimitedRoutes {
-    routes: RateLimitedRoutes,
-    body_limit: DefaultBodyLimit,
-    cors: Option<Arc<CorsLayer>>,
-}
-
-impl Service<axum::extract::Request> for LimitedRoutes {
-    type Response = axum::response::Response;
-    type Error = Infallible;
-    type Future = futures::future::Either<
-        tower_http::cors::ResponseFuture<
-            <RateLimitedRoutes as Service<axum::extract::Request>>::Future,
-        >,
-        <RateLimitedRoutes as Service<axum::extract::Request>>::Future,
-    >;
-
-    fn poll_ready(
-        &mut self,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Infallible>> {
-        self.routes.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: axum::extract::Request) -> Self::Future {
-        use futures::future::Either::{Left, Right};
-        // The limit is a request extension that body extractors read; a request without a
-        // body (most GETs) has nothing to limit, so it is spared the extension.
-        let has_body = !axum::body::HttpBody::is_end_stream(req.body());
-        let router = &mut self.routes;
-        match (&self.cors, has_body) {
-            (Some(cors), true) => Left(cors.layer(self.body_limit.layer(router)).call(req)),
-            (Some(cors), false) => Left(cors.layer(router).call(req)),
-            (None, true) => Right(self.body_limit.layer(router).call(req)),
-            (None, false) => Right(router.call(req)),
-        }
-    }
-}
-
-fn cors_layer(origins: &[String]) -> CorsLayer {
-    let base = CorsLayer::new()
-        .allow_methods([
-            Method::GET,
-            Method::POST,
-            Method::PUT,
-            Method::PATCH,
-            Method::DELETE,
-        ])
-        .allow_headers([
-            header::AUTHORIZATION,
-            header::CONTENT_TYPE,
-            header::HeaderName::from_static("x-api-key"),
-            header::HeaderName::from_static("x-request-id"),
-        ])
-        .expose_headers([header::HeaderName::from_static("x-request-id")])
-        .max_age(Duration::from_secs(600));
-    if origins.iter().any(|o| o == "*") {
-        return base.allow_origin(AllowOrigin::any());
-    }
-    let list: Vec<HeaderValue> = origins
-        .iter()
-        .filter_map(|o| HeaderValue::from_str(o).ok())
-        .collect();
-    base.allow_origin(AllowOrigin::list(list))
 }

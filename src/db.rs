@@ -132,3 +132,14 @@ fn ensure_sqlite_parent_dir(url: &str) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// A new row id: UUIDv7, so ids sort by creation time.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// `true` when a database error is a unique-constraint violation (duplicate email,
+/// duplicate key prefix), on either database.
+pub fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}

@@ -18,6 +18,7 @@ pub mod jobs;
 pub mod orgs;
 pub mod questions;
 pub mod ratelimit;
+pub mod state;
 pub mod storage;
 pub mod telemetry;
 pub mod time;

@@ -1,8 +1,9 @@
 use tokio_util::sync::CancellationToken;
 
-use quire::app::{AppState, Application};
+use quire::app::Application;
 use quire::auth::bootstrap;
 use quire::cli::{self, AdminCommand, Command};
+use quire::state::AppState;
 use quire::{db, telemetry};
 
 /// mimalloc instead of glibc's allocator: a request allocates a few dozen small blocks
@@ -129,7 +130,7 @@ async fn run(cli: cli::Cli) -> anyhow::Result<()> {
         Command::Worker => {
             let state = AppState::initialise(cli.settings).await?;
             let stop = shutdown_signal();
-            let workers = state.start_workers().await?;
+            let workers = quire::app::start_workers(&state).await?;
             tracing::info!("worker started");
             println!(
                 "Quire {} worker is running {} jobs at a time",

@@ -9,13 +9,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api_keys::repo::{self, Visibility};
-use crate::app::AppState;
+use crate::api_keys::repo::{ApiKeyRow, NewApiKey, insert_api_key};
 use crate::auth::model::parse_name;
-use crate::auth::repo::{ApiKeyRow, NewApiKey, insert_api_key};
 use crate::auth::tokens::{API_KEY_PREFIX, generate_api_key};
 use crate::auth::{Principal, Role};
 use crate::error::{ApiError, ErrorBody};
 use crate::http::{ApiJson, ListParams, Page};
+use crate::state::AppState;
 use crate::time::{ms_to_rfc3339, now_ms, rfc3339_to_ms};
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -11,13 +11,15 @@ use std::path::Path;
 
 use anyhow::Context;
 
+use crate::api_keys::repo::NewApiKey;
 use crate::auth::model::{Role, parse_email, parse_name};
 use crate::auth::password;
-use crate::auth::repo::{self, NewApiKey, NewUser, OrganisationRow};
 use crate::auth::tokens::generate_api_key;
 use crate::config::Settings;
 use crate::db::Db;
+use crate::orgs::repo::OrganisationRow;
 use crate::time::now_ms;
+use crate::users::repo::NewUser;
 
 /// The `service_metadata` key claimed by the instance that sets the installation up.
 pub const FIRST_START_MARKER: &str = "first_start_admin";
@@ -64,8 +66,8 @@ pub async fn create_first_admin(db: &Db) -> anyhow::Result<Option<FirstAdmin>> {
         tx.commit().await?;
         return Ok(None);
     }
-    let org = repo::insert_organisation(&mut *tx, FIRST_ORG_NAME).await?;
-    let user = repo::insert_user(
+    let org = crate::orgs::repo::insert_organisation(&mut *tx, FIRST_ORG_NAME).await?;
+    let user = crate::users::repo::insert_user(
         &mut *tx,
         &org.id,
         NewUser {
@@ -77,7 +79,7 @@ pub async fn create_first_admin(db: &Db) -> anyhow::Result<Option<FirstAdmin>> {
     )
     .await?;
     let key = generate_api_key();
-    let key_row = repo::insert_api_key(
+    let key_row = crate::api_keys::repo::insert_api_key(
         &mut *tx,
         &org.id,
         NewApiKey {
@@ -211,7 +213,7 @@ pub async fn admin_create_user(
         None => None,
     };
     let mut tx = db.pool.begin().await?;
-    let user = repo::insert_user(
+    let user = crate::users::repo::insert_user(
         &mut *tx,
         &org.id,
         NewUser {
@@ -223,7 +225,7 @@ pub async fn admin_create_user(
     )
     .await
     .map_err(|e| {
-        if repo::is_unique_violation(&e) {
+        if crate::db::is_unique_violation(&e) {
             anyhow::anyhow!("a user with the email {email} already exists")
         } else {
             e.into()
@@ -250,7 +252,7 @@ pub async fn admin_create_api_key(
     let org = resolve_organisation(db, org).await?;
     let name = parse_name("name", name).map_err(|e| anyhow::anyhow!("{e}"))?;
     let key = generate_api_key();
-    repo::insert_api_key(
+    crate::api_keys::repo::insert_api_key(
         &db.pool,
         &org.id,
         NewApiKey {

@@ -26,10 +26,13 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::repo::{ApiKeyWithOwner, OrganisationRow, SessionUserRow, UserRow};
+use crate::api_keys::repo::ApiKeyWithOwner;
+use crate::auth::repo::SessionUserRow;
 use crate::auth::tokens::Claims;
 use crate::config::DatabaseUrl;
 use crate::db::{Db, DbKind};
+use crate::orgs::repo::OrganisationRow;
+use crate::users::repo::UserRow;
 
 /// The PostgreSQL channel on which instances announce authentication changes.
 pub const CHANGE_CHANNEL: &str = "quire_auth";

@@ -11,12 +11,13 @@ use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 
-use crate::app::AppState;
+use crate::api_keys::repo::ApiKeyWithOwner;
 use crate::auth::cache::{CachedApiKey, CachedSession};
 use crate::auth::model::{Credential, Principal, Role};
-use crate::auth::repo::{self, ApiKeyWithOwner};
+use crate::auth::repo;
 use crate::auth::tokens::{Claims, LEEWAY_SECONDS, TokenType, parse_api_key, secret_matches};
 use crate::error::ApiError;
+use crate::state::AppState;
 use crate::time::now_ms;
 
 /// `last_used_at` is written at most this often per key, so authentication stays a
@@ -73,7 +74,7 @@ async fn principal_from_api_key(state: &AppState, presented: &str) -> Result<Pri
         Some(cached) => cached,
         None => {
             let ticket = state.principals.ticket();
-            let row = repo::find_api_key_by_prefix(&state.db.pool, prefix)
+            let row = crate::api_keys::repo::find_api_key_by_prefix(&state.db.pool, prefix)
                 .await?
                 .ok_or_else(unauthorized)?;
             let cached = Arc::new(CachedApiKey::new(row));
@@ -106,7 +107,7 @@ async fn principal_from_api_key(state: &AppState, presented: &str) -> Result<Pri
         let pool = state.db.pool.clone();
         let (org, id) = (key.org_id.clone(), key.id.clone());
         tokio::spawn(async move {
-            if let Err(e) = repo::touch_api_key(&pool, &org, &id).await {
+            if let Err(e) = crate::api_keys::repo::touch_api_key(&pool, &org, &id).await {
                 tracing::warn!(error = %e, "could not record API key use");
             }
         });

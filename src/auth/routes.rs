@@ -11,9 +11,8 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::auth::model::Credential;
-use crate::auth::repo::{find_organisation_and_user, normalise_email};
+use crate::auth::repo::find_organisation_and_user;
 use crate::auth::service::{self, Registration, TokenPair};
 use crate::auth::tokens::sha256_hex;
 use crate::auth::{Principal, Role};
@@ -21,7 +20,9 @@ use crate::error::{ApiError, ErrorBody};
 use crate::http::ApiJson;
 use crate::orgs::OrganisationResponse;
 use crate::ratelimit::ClientIp;
+use crate::state::AppState;
 use crate::users::UserResponse;
+use crate::users::repo::normalise_email;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -6,13 +6,15 @@
 //! ends the access tokens of the session (they carry the family id, checked on every
 //! request). Logout revokes the family the same way.
 
-use crate::app::AppState;
 use crate::auth::model::{Role, parse_email, parse_name};
 use crate::auth::password;
-use crate::auth::repo::{self, NewRefreshToken, NewUser, OrganisationRow, UserRow};
+use crate::auth::repo::{self, NewRefreshToken};
 use crate::auth::tokens::{Claims, TokenType, sha256_hex};
 use crate::error::ApiError;
+use crate::orgs::repo::OrganisationRow;
+use crate::state::AppState;
 use crate::time::now_ms;
+use crate::users::repo::{NewUser, UserRow};
 
 /// What login, register and refresh hand back.
 #[derive(Debug)]
@@ -62,8 +64,8 @@ pub async fn register(
     let hash = password::hash_password(input.password).await?;
 
     let mut tx = state.db.pool.begin().await?;
-    let org = repo::insert_organisation(&mut *tx, &org_name).await?;
-    let user = repo::insert_user(
+    let org = crate::orgs::repo::insert_organisation(&mut *tx, &org_name).await?;
+    let user = crate::users::repo::insert_user(
         &mut *tx,
         &org.id,
         NewUser {
@@ -89,7 +91,7 @@ pub fn default_display_name(email: &str) -> String {
 /// A unique violation on insert means the email is taken (emails are unique across the
 /// installation, because login finds a user by email alone).
 pub fn email_taken_or_internal(e: sqlx::Error) -> ApiError {
-    if repo::is_unique_violation(&e) {
+    if crate::db::is_unique_violation(&e) {
         ApiError::Conflict("a user with this email already exists".into())
     } else {
         e.into()
@@ -102,7 +104,7 @@ pub async fn login(state: &AppState, email: &str, password: String) -> Result<To
     if password.len() > password::MAX_PASSWORD_BYTES {
         return Err(invalid_login());
     }
-    let user = repo::find_user_by_email(&state.db.pool, email).await?;
+    let user = crate::users::repo::find_user_by_email(&state.db.pool, email).await?;
     let verified = match user.as_ref().and_then(|u| u.password_hash.clone()) {
         Some(hash) => password::verify_password(password, hash).await?,
         None => password::verify_against_dummy(password).await?,
@@ -117,7 +119,7 @@ pub async fn login(state: &AppState, email: &str, password: String) -> Result<To
 
 /// Issues an access token and the first refresh token of a new family.
 pub async fn start_session(state: &AppState, user: &UserRow) -> Result<TokenPair, ApiError> {
-    let family = repo::new_id();
+    let family = crate::db::new_id();
     let (pair, refresh_id, refresh_hash, refresh_exp) = sign_pair(state, user, &family)?;
     repo::insert_refresh_token(
         &state.db.pool,
@@ -152,10 +154,10 @@ fn sign_pair(
         iat: now,
         nbf: now,
         exp: now + access_ttl,
-        jti: repo::new_id(),
+        jti: crate::db::new_id(),
         fam: Some(family.to_owned()),
     };
-    let refresh_id = repo::new_id();
+    let refresh_id = crate::db::new_id();
     let refresh = Claims {
         typ: TokenType::Refresh,
         exp: now + refresh_ttl,
@@ -214,7 +216,7 @@ pub async fn refresh(state: &AppState, presented: &str) -> Result<TokenPair, Api
         }
         return Err(invalid_refresh());
     }
-    let user = repo::find_user_by_id(&mut *tx, &claims.org, &claims.sub)
+    let user = crate::users::repo::find_user_by_id(&mut *tx, &claims.org, &claims.sub)
         .await?
         .filter(|u| u.is_active == 1)
         .ok_or_else(invalid_refresh)?;

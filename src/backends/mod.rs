@@ -4,6 +4,7 @@
 
 pub mod anythingllm;
 pub mod embedded;
+pub mod limits;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -77,6 +78,27 @@ pub enum BackendError {
     NotConfigured(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+}
+
+/// What a client is told when a backend fails: unavailable is 503 (retry later), refused
+/// is 502 (`backend_error`), not configured is 422 on the `backend` field.
+impl From<BackendError> for crate::error::ApiError {
+    fn from(e: BackendError) -> Self {
+        use crate::error::ApiError;
+        match e {
+            BackendError::Unavailable(m) => {
+                ApiError::ServiceUnavailable(format!("the workspace's backend is unavailable: {m}"))
+            }
+            BackendError::Refused(m) => {
+                ApiError::Upstream(format!("the workspace's backend refused: {m}"))
+            }
+            BackendError::NotConfigured(m) => ApiError::Validation {
+                message: format!("the backend is not configured on this server: {m}"),
+                details: Some(json!({ "field": "backend" })),
+            },
+            BackendError::Internal(e) => ApiError::Internal(e),
+        }
+    }
 }
 
 impl BackendError {

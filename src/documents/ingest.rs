@@ -16,9 +16,9 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use utoipa::ToSchema;
 
-use crate::app::AppState;
 use crate::config::{PdfTextEngine, Settings};
 use crate::documents::repo::{self, DocumentRow};
+use crate::state::AppState;
 use crate::storage::document_key;
 use crate::time::now_ms;
 

@@ -3,11 +3,11 @@
 
 use serde_json::{Value, json};
 
-use crate::app::LateState;
 use crate::backends::{BackendError, DocumentForBackend};
 use crate::documents::ingest::{IngestContext, UploadPayload, run_upload};
 use crate::documents::repo;
 use crate::jobs::{JobContext, JobError, JobHandler};
+use crate::state::AppState;
 use crate::workspaces::repo::find_workspace;
 
 pub use crate::documents::ingest::UPLOAD_JOB_TYPE;
@@ -16,11 +16,11 @@ pub use crate::workspaces::service::EMBED_JOB_TYPE;
 /// Documents handed to a backend per round, so progress moves and a crash loses little.
 const EMBED_BATCH: i64 = 16;
 
-pub struct ProcessUpload(pub LateState);
+pub struct ProcessUpload(pub AppState);
 
 impl JobHandler for ProcessUpload {
     async fn run(&self, ctx: JobContext) -> Result<Value, JobError> {
-        let state = self.0.get()?;
+        let state = &self.0;
         let payload: UploadPayload = ctx.payload_as()?;
         let handle = tokio::runtime::Handle::current();
         let progress_ctx = ctx.clone();
@@ -52,7 +52,7 @@ impl JobHandler for ProcessUpload {
         }
         if report.by_verdict.get("accepted").copied().unwrap_or(0) > 0 {
             crate::workspaces::service::enqueue_embedding(
-                &state,
+                state,
                 ctx.org_id(),
                 &payload.workspace_id,
             )
@@ -63,11 +63,11 @@ impl JobHandler for ProcessUpload {
     }
 }
 
-pub struct EmbedDocuments(pub LateState);
+pub struct EmbedDocuments(pub AppState);
 
 impl JobHandler for EmbedDocuments {
     async fn run(&self, ctx: JobContext) -> Result<Value, JobError> {
-        let state = self.0.get()?;
+        let state = &self.0;
         let workspace_id = ctx
             .payload()
             .get("workspace_id")

@@ -10,7 +10,7 @@ pub mod upload_routes;
 
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     routes::router().merge(upload_routes::router())

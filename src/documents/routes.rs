@@ -10,12 +10,12 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::auth::{Principal, Role};
 use crate::documents::model::{DocumentResponse, DocumentTextResponse, PageTextResponse};
 use crate::documents::repo::{self, DocumentFilter};
 use crate::error::{ApiError, ApiResult};
 use crate::http::{ListParams, Page};
+use crate::state::AppState;
 use crate::workspaces::repo::find_workspace;
 
 pub fn router() -> OpenApiRouter<AppState> {

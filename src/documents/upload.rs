@@ -8,10 +8,10 @@ use bytes::Bytes;
 use futures::StreamExt;
 use serde_json::Value;
 
-use crate::app::AppState;
 use crate::auth::Principal;
 use crate::documents::ingest::UploadPayload;
 use crate::error::ApiError;
+use crate::state::AppState;
 use crate::storage::{StorageError, bundle_key};
 use crate::workspaces::repo::find_workspace;
 

@@ -10,7 +10,6 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::auth::{Principal, Role};
 use crate::documents::ingest::UPLOAD_JOB_TYPE;
 use crate::documents::upload::receive_upload;
@@ -19,6 +18,7 @@ use crate::http::{ListParams, Page};
 use crate::jobs::repo::{JobFilter, JobRow};
 use crate::jobs::routes::{JobResponse, cancel};
 use crate::jobs::{NewJob, enqueue};
+use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -6,6 +6,7 @@ mod metrics;
 mod pagination;
 mod request_context;
 mod security;
+pub mod stack;
 
 pub use json::{ApiJson, parse_json_body};
 pub use metrics::{MetricsHandle, RouteTemplates};

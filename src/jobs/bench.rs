@@ -112,7 +112,7 @@ async fn bench_database(
     )
     .await?;
     db.migrate().await?;
-    let org = crate::auth::repo::insert_organisation(&db.pool, "bench").await?;
+    let org = crate::orgs::repo::insert_organisation(&db.pool, "bench").await?;
     let noop = vec!["test.noop".to_owned()];
 
     // Raw claim loops: one connection (bound by the commit latency), and as many

@@ -25,12 +25,12 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
-use crate::app::AppState;
 use crate::auth::{Principal, Role};
 use crate::error::{ApiError, ApiResult};
 use crate::jobs::repo::{self, JobRow};
 use crate::jobs::routes::JobResponse;
 use crate::jobs::signals;
+use crate::state::AppState;
 
 /// The longest a change can go unnoticed when the job runs in another process.
 pub const POLL_EVERY: Duration = Duration::from_millis(250);

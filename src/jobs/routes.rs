@@ -13,13 +13,13 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::auth::{Principal, Role};
 use crate::error::{ApiError, ApiResult};
 use crate::http::{ListParams, Page, parse_json_body};
 use crate::jobs::model::{JobStatus, ProgressSample, estimated_completion_ms};
 use crate::jobs::repo::{self, CancelOutcome, CleanupScope, DeleteOutcome, JobFilter, JobRow};
 use crate::jobs::{events, signals};
+use crate::state::AppState;
 use crate::time::{ms_to_rfc3339, now_ms, rfc3339_to_ms};
 
 pub fn router() -> OpenApiRouter<AppState> {

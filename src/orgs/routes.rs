@@ -7,13 +7,13 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::auth::model::parse_name;
-use crate::auth::repo::{OrganisationRow, find_organisation};
 use crate::auth::{Principal, Role};
 use crate::error::{ApiError, ErrorBody};
 use crate::http::ApiJson;
 use crate::orgs::repo;
+use crate::orgs::repo::{OrganisationRow, find_organisation};
+use crate::state::AppState;
 use crate::time::ms_to_rfc3339;
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -18,10 +18,10 @@ use anyhow::Context;
 use anythingllm::testing::TestDouble;
 use quire_evals::{ExpectedFragment, Question};
 
-use crate::app::AppState;
 use crate::config::{DatabaseUrl, Secret, Settings};
 use crate::jobs::JobStatus;
 use crate::questions::model::{RunSettings, ThreadStrategy};
+use crate::state::AppState;
 use crate::workspaces::repo::{insert_workspace, new_workspace_row};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -86,8 +86,8 @@ async fn bench(
     handle: &anythingllm::testing::DoubleHandle,
 ) -> anyhow::Result<Vec<(String, String)>> {
     let state = AppState::initialise(settings).await?;
-    let workers = state.start_workers().await?;
-    let org = crate::auth::repo::insert_organisation(&state.db.pool, "bench").await?;
+    let workers = crate::app::start_workers(&state).await?;
+    let org = crate::orgs::repo::insert_organisation(&state.db.pool, "bench").await?;
     let mut ws = new_workspace_row(&org.id, "bench", "anythingllm");
     ws.backend_ref = state
         .backends

@@ -1,39 +1,11 @@
-//! How fast a run asks: its own concurrency window (AIMD), the per-backend limit shared
-//! by every run of the process, and the backoff between retries of one question.
+//! How fast a run asks: its own concurrency window (AIMD) under the per-backend limit
+//! shared by every run of the process (`crate::backends::limits`), and the backoff
+//! between retries of one question.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
-
-use crate::backends::BackendKind;
-
-/// Questions in flight against each backend kind, shared by all runs of this process
-/// (`BACKEND_MAX_CONCURRENCY` each), so two runs do not double the load on one
-/// AnythingLLM instance.
-pub struct BackendLimits {
-    embedded: Arc<Semaphore>,
-    anythingllm: Arc<Semaphore>,
-}
-
-impl BackendLimits {
-    pub fn new(per_backend: u32) -> Self {
-        let n = per_backend.max(1) as usize;
-        Self {
-            embedded: Arc::new(Semaphore::new(n)),
-            anythingllm: Arc::new(Semaphore::new(n)),
-        }
-    }
-
-    /// Waits for a slot on `kind`'s backend; the slot is held until the permit drops.
-    pub async fn acquire(&self, kind: BackendKind) -> Option<OwnedSemaphorePermit> {
-        let sem = match kind {
-            BackendKind::Embedded => &self.embedded,
-            BackendKind::Anythingllm => &self.anythingllm,
-        };
-        sem.clone().acquire_owned().await.ok()
-    }
-}
+use tokio::sync::Notify;
 
 /// A run's concurrency window: additive increase, multiplicative decrease. A transient
 /// backend error halves the window (at most once per [`Window::COOLDOWN`], so a burst

@@ -10,7 +10,6 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::auth::{Principal, Role};
 use crate::error::{ApiError, ApiResult};
 use crate::http::{ApiJson, ListParams, Page};
@@ -21,6 +20,7 @@ use crate::questions::model::{
 };
 use crate::questions::repo::{self, QuestionSetRow};
 use crate::questions::service;
+use crate::state::AppState;
 use crate::time::now_ms;
 use crate::workspaces::model::WorkspaceResponse;
 

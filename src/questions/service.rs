@@ -44,7 +44,6 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use crate::app::{AppState, LateState};
 use crate::auth::Principal;
 use crate::backends::{Answer, AskOptions, BackendError, BackendKind};
 use crate::error::ApiError;
@@ -57,6 +56,7 @@ use crate::questions::model::{
 };
 use crate::questions::pacing::{RetryPolicy, Window};
 use crate::questions::repo::{self, QuestionSetRow, ResultRow, RunRow};
+use crate::state::AppState;
 use crate::time::{ms_to_rfc3339, now_ms};
 use crate::workspaces::model::llm_to_json;
 use crate::workspaces::repo::WorkspaceRow;
@@ -131,12 +131,9 @@ pub async fn start_run(
     let total = questions.len() as i64;
     let kind = kind_of(&ws);
     if !state.backends.is_available(kind) {
-        return Err(crate::workspaces::service::backend_error(
-            BackendError::NotConfigured(
-                "set ANYTHINGLLM_URL and ANYTHINGLLM_API_KEY to run questions on this workspace"
-                    .into(),
-            ),
-        ));
+        return Err(crate::error::ApiError::from(BackendError::NotConfigured(
+            "set ANYTHINGLLM_URL and ANYTHINGLLM_API_KEY to run questions on this workspace".into(),
+        )));
     }
     let job_row = record_run(state, &ws, questions, set_id, &settings).await?;
     Ok(ExecuteAccepted {
@@ -371,12 +368,12 @@ fn kind_of(ws: &WorkspaceRow) -> BackendKind {
 }
 
 /// The `questions.run` job handler.
-pub struct RunQuestions(pub LateState);
+pub struct RunQuestions(pub AppState);
 
 impl JobHandler for RunQuestions {
     async fn run(&self, ctx: JobContext) -> Result<Value, JobError> {
-        let state = self.0.get()?;
-        execute(&state, &ctx, RetryPolicy::default()).await
+        let state = &self.0;
+        execute(state, &ctx, RetryPolicy::default()).await
     }
 }
 

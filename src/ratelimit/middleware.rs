@@ -7,8 +7,8 @@ use axum::extract::{ConnectInfo, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::response::Response;
 
-use crate::app::AppState;
 use crate::auth::Principal;
+use crate::state::AppState;
 
 /// Routes a load balancer, a scraper or a browser reading the docs calls freely.
 fn is_exempt(path: &str) -> bool {

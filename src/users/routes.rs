@@ -8,12 +8,12 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
-use crate::auth::repo::{UserRow, find_user_by_id};
 use crate::auth::{Principal, Role};
 use crate::error::{ApiError, ErrorBody};
 use crate::http::{ApiJson, ListParams, Page};
+use crate::state::AppState;
 use crate::time::ms_to_rfc3339;
+use crate::users::repo::{UserRow, find_user_by_id};
 use crate::users::{repo, service};
 
 pub fn router() -> OpenApiRouter<AppState> {

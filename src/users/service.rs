@@ -1,13 +1,14 @@
 //! Creating and changing users, with the rule that an organisation always keeps at
 //! least one active admin.
 
-use crate::app::AppState;
 use crate::auth::model::{Role, parse_email, parse_name};
 use crate::auth::password;
-use crate::auth::repo::{self as auth_repo, NewUser, UserRow};
+use crate::auth::repo as auth_repo;
 use crate::auth::service::{default_display_name, email_taken_or_internal};
 use crate::error::ApiError;
+use crate::state::AppState;
 use crate::users::repo;
+use crate::users::repo::{NewUser, UserRow};
 
 pub struct NewUserInput {
     pub email: String,
@@ -35,7 +36,7 @@ pub async fn create_user(
         }
         None => None,
     };
-    let user = auth_repo::insert_user(
+    let user = crate::users::repo::insert_user(
         &state.db.pool,
         org_id,
         NewUser {
@@ -85,7 +86,7 @@ pub async fn update_user(
     if !repo::lock_organisation(&mut *tx, org_id).await? {
         return Err(ApiError::NotFound("user"));
     }
-    let current = auth_repo::find_user_by_id(&mut *tx, org_id, user_id)
+    let current = crate::users::repo::find_user_by_id(&mut *tx, org_id, user_id)
         .await?
         .ok_or(ApiError::NotFound("user"))?;
     let mut updated = current.clone();

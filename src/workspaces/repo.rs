@@ -208,3 +208,127 @@ pub async fn delete_workspace(pool: &AnyPool, org_id: &str, id: &str) -> sqlx::R
         .rows_affected();
     Ok(affected > 0)
 }
+
+#[derive(Debug, Clone, FromRow)]
+pub struct ThreadRow {
+    pub id: String,
+    pub org_id: String,
+    pub workspace_id: String,
+    pub name: String,
+    pub backend_ref: Option<String>,
+    pub created_at: i64,
+    pub closed_at: Option<i64>,
+}
+
+const THREAD_COLUMNS: &str = "id, org_id, workspace_id, name, backend_ref, created_at, closed_at";
+
+pub async fn insert_thread(pool: &AnyPool, row: &ThreadRow) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO threads (id, org_id, workspace_id, name, backend_ref, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&row.id)
+    .bind(&row.org_id)
+    .bind(&row.workspace_id)
+    .bind(&row.name)
+    .bind(&row.backend_ref)
+    .bind(row.created_at)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+pub async fn find_open_thread(
+    pool: &AnyPool,
+    org_id: &str,
+    workspace_id: &str,
+    id: &str,
+) -> sqlx::Result<Option<ThreadRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {THREAD_COLUMNS} FROM threads \
+         WHERE id = $1 AND org_id = $2 AND workspace_id = $3 AND closed_at IS NULL"
+    )))
+    .bind(id)
+    .bind(org_id)
+    .bind(workspace_id)
+    .fetch_optional(pool)
+    .await
+}
+
+/// The thread's latest `limit` messages as (role, text), newest first. The thread was
+/// found within its organisation by the caller.
+pub async fn latest_thread_messages(
+    pool: &AnyPool,
+    thread_id: &str,
+    limit: i64,
+) -> sqlx::Result<Vec<(String, String)>> {
+    sqlx::query_as(
+        "SELECT role, text FROM thread_messages WHERE thread_id = $1 \
+         ORDER BY created_at DESC, id DESC LIMIT $2",
+    )
+    .bind(thread_id)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// A question and its answer, together or not at all.
+pub async fn insert_thread_turn(
+    pool: &AnyPool,
+    thread_id: &str,
+    question: &str,
+    answer: &str,
+) -> sqlx::Result<()> {
+    let mut tx = pool.begin().await?;
+    let now = now_ms();
+    for (offset, role, text) in [(0, "user", question), (1, "assistant", answer)] {
+        sqlx::query(
+            "INSERT INTO thread_messages (id, thread_id, role, text, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(uuid::Uuid::now_v7().to_string())
+        .bind(thread_id)
+        .bind(role)
+        .bind(text)
+        .bind(now + offset)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await
+}
+
+pub async fn close_thread(pool: &AnyPool, org_id: &str, id: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE threads SET closed_at = $1 WHERE id = $2 AND org_id = $3")
+        .bind(now_ms())
+        .bind(id)
+        .bind(org_id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Open threads of a workspace whose name starts with `prefix` (e.g. every thread of one
+/// question run, those of crashed attempts included).
+pub async fn find_open_threads_named(
+    pool: &AnyPool,
+    org_id: &str,
+    workspace_id: &str,
+    prefix: &str,
+) -> sqlx::Result<Vec<ThreadRow>> {
+    let pattern = format!(
+        "{}%",
+        prefix
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {THREAD_COLUMNS} FROM threads WHERE org_id = $1 AND workspace_id = $2 \
+         AND closed_at IS NULL AND name LIKE $3 ESCAPE '\\'"
+    )))
+    .bind(org_id)
+    .bind(workspace_id)
+    .bind(pattern)
+    .fetch_all(pool)
+    .await
+}

@@ -8,12 +8,12 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::auth::{Principal, Role};
 use crate::backends::BackendKind;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{ApiJson, ListParams, Page};
 use crate::jobs::routes::JobResponse;
+use crate::state::AppState;
 use crate::workspaces::model::{
     ChatRequest, ChatResponse, CreateWorkspaceRequest, UpdateWorkspaceRequest, WorkspaceResponse,
 };

@@ -4,12 +4,12 @@ use std::time::Instant;
 
 use serde_json::json;
 
-use crate::app::AppState;
 use crate::auth::Principal;
 use crate::backends::{AskOptions, BackendError, BackendKind};
 use crate::error::ApiError;
 use crate::jobs::routes::JobResponse;
 use crate::jobs::{NewJob, enqueue};
+use crate::state::AppState;
 use crate::workspaces::model::{
     ChatRequest, ChatResponse, CreateWorkspaceRequest, UpdateWorkspaceRequest, llm_to_json,
     validate_name, validate_settings,
@@ -27,22 +27,6 @@ pub async fn find(
     repo::find_workspace(&state.db.pool, &principal.org_id, id)
         .await?
         .ok_or(ApiError::NotFound("workspace"))
-}
-
-pub fn backend_error(e: BackendError) -> ApiError {
-    match e {
-        BackendError::Unavailable(m) => {
-            ApiError::ServiceUnavailable(format!("the workspace's backend is unavailable: {m}"))
-        }
-        BackendError::Refused(m) => {
-            ApiError::Upstream(format!("the workspace's backend refused: {m}"))
-        }
-        BackendError::NotConfigured(m) => ApiError::Validation {
-            message: format!("the backend is not configured on this server: {m}"),
-            details: Some(json!({ "field": "backend" })),
-        },
-        BackendError::Internal(e) => ApiError::Internal(e),
-    }
 }
 
 /// Creates a workspace; with `reuse_existing` an existing one of that name is returned
@@ -71,7 +55,7 @@ pub async fn create_or_reuse(
     }
     let backend = request.backend.unwrap_or(BackendKind::Embedded);
     if !state.backends.is_available(backend) {
-        return Err(backend_error(BackendError::NotConfigured(
+        return Err(ApiError::from(BackendError::NotConfigured(
             "set ANYTHINGLLM_URL and ANYTHINGLLM_API_KEY to use the anythingllm backend".into(),
         )));
     }
@@ -98,7 +82,7 @@ pub async fn create_or_reuse(
         .backends
         .create_workspace(&row)
         .await
-        .map_err(backend_error)?;
+        .map_err(ApiError::from)?;
     match repo::insert_workspace(&state.db.pool, &row).await {
         Ok(()) => Ok((row, true)),
         Err(e) => {
@@ -173,7 +157,7 @@ pub async fn update(
         .backends
         .update_workspace(&row)
         .await
-        .map_err(backend_error)?;
+        .map_err(ApiError::from)?;
     repo::update_workspace(&state.db.pool, &row).await?;
     find(state, principal, id).await
 }
@@ -201,7 +185,7 @@ pub async fn delete(
         .backends
         .delete_workspace(&row)
         .await
-        .map_err(backend_error)?;
+        .map_err(ApiError::from)?;
     let documents = crate::documents::repo::storage_keys_of_workspace(
         &state.db.pool,
         &principal.org_id,
@@ -272,7 +256,7 @@ pub async fn chat(
         .backends
         .ask(ws, &request.message, &options, &history)
         .await
-        .map_err(backend_error)?;
+        .map_err(ApiError::from)?;
     if let Some(t) = &thread {
         threads::append(state, t, &request.message, &answer.text).await?;
     }

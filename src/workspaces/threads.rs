@@ -1,25 +1,13 @@
 //! Threads: a conversation in a workspace. History is kept here for the embedded
 //! backend; AnythingLLM keeps its own, referenced by `backend_ref`.
 
-use sqlx::FromRow;
-
-use crate::app::AppState;
 use crate::auth::Principal;
 use crate::error::ApiError;
+use crate::state::AppState;
 use crate::time::now_ms;
-use crate::workspaces::repo::WorkspaceRow;
-use crate::workspaces::service::backend_error;
+use crate::workspaces::repo::{self, WorkspaceRow};
 
-#[derive(Debug, Clone, FromRow)]
-pub struct ThreadRow {
-    pub id: String,
-    pub org_id: String,
-    pub workspace_id: String,
-    pub name: String,
-    pub backend_ref: Option<String>,
-    pub created_at: i64,
-    pub closed_at: Option<i64>,
-}
+pub use crate::workspaces::repo::ThreadRow;
 
 /// History turns kept per thread when asking (older turns are dropped).
 const HISTORY_TURNS: i64 = 20;
@@ -29,7 +17,7 @@ pub async fn open(state: &AppState, ws: &WorkspaceRow, name: &str) -> Result<Thr
         .backends
         .open_thread(ws, name)
         .await
-        .map_err(backend_error)?;
+        .map_err(ApiError::from)?;
     Ok(record(state, ws, name, backend_ref).await?)
 }
 
@@ -49,17 +37,7 @@ pub async fn record(
         created_at: now_ms(),
         closed_at: None,
     };
-    sqlx::query(
-        "INSERT INTO threads (id, org_id, workspace_id, name, backend_ref, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(&row.id)
-    .bind(&row.org_id)
-    .bind(&row.workspace_id)
-    .bind(&row.name)
-    .bind(&row.backend_ref)
-    .bind(row.created_at)
-    .execute(&state.db.pool)
-    .await?;
+    repo::insert_thread(&state.db.pool, &row).await?;
     Ok(row)
 }
 
@@ -69,16 +47,9 @@ pub async fn find_open(
     ws: &WorkspaceRow,
     id: &str,
 ) -> Result<ThreadRow, ApiError> {
-    let row: Option<ThreadRow> = sqlx::query_as(
-        "SELECT id, org_id, workspace_id, name, backend_ref, created_at, closed_at FROM threads \
-         WHERE id = $1 AND org_id = $2 AND workspace_id = $3 AND closed_at IS NULL",
-    )
-    .bind(id)
-    .bind(&principal.org_id)
-    .bind(&ws.id)
-    .fetch_optional(&state.db.pool)
-    .await?;
-    row.ok_or(ApiError::NotFound("thread"))
+    repo::find_open_thread(&state.db.pool, &principal.org_id, &ws.id, id)
+        .await?
+        .ok_or(ApiError::NotFound("thread"))
 }
 
 /// Earlier (question, answer) pairs, oldest first.
@@ -86,13 +57,7 @@ pub async fn history(
     state: &AppState,
     thread: &ThreadRow,
 ) -> Result<Vec<(String, String)>, ApiError> {
-    let rows: Vec<(String, String)> = sqlx::query_as(
-        "SELECT role, text FROM thread_messages WHERE thread_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
-    )
-    .bind(&thread.id)
-    .bind(HISTORY_TURNS * 2)
-    .fetch_all(&state.db.pool)
-    .await?;
+    let rows = repo::latest_thread_messages(&state.db.pool, &thread.id, HISTORY_TURNS * 2).await?;
     let mut rows: Vec<(String, String)> = rows.into_iter().rev().collect();
     // Pair user turns with the assistant turn after them.
     let mut pairs = Vec::new();
@@ -116,19 +81,7 @@ pub async fn append(
     question: &str,
     answer: &str,
 ) -> Result<(), ApiError> {
-    let mut tx = state.db.pool.begin().await?;
-    let now = now_ms();
-    for (offset, role, text) in [(0, "user", question), (1, "assistant", answer)] {
-        sqlx::query("INSERT INTO thread_messages (id, thread_id, role, text, created_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(uuid::Uuid::now_v7().to_string())
-            .bind(&thread.id)
-            .bind(role)
-            .bind(text)
-            .bind(now + offset)
-            .execute(&mut *tx)
-            .await?;
-    }
-    tx.commit().await?;
+    repo::insert_thread_turn(&state.db.pool, &thread.id, question, answer).await?;
     Ok(())
 }
 
@@ -142,14 +95,9 @@ pub async fn close(
             .backends
             .close_thread(ws, r)
             .await
-            .map_err(backend_error)?;
+            .map_err(ApiError::from)?;
     }
-    sqlx::query("UPDATE threads SET closed_at = $1 WHERE id = $2 AND org_id = $3")
-        .bind(now_ms())
-        .bind(&thread.id)
-        .bind(&thread.org_id)
-        .execute(&state.db.pool)
-        .await?;
+    repo::close_thread(&state.db.pool, &thread.org_id, &thread.id).await?;
     Ok(())
 }
 
@@ -160,20 +108,5 @@ pub async fn open_threads_named(
     ws: &WorkspaceRow,
     prefix: &str,
 ) -> sqlx::Result<Vec<ThreadRow>> {
-    let pattern = format!(
-        "{}%",
-        prefix
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_")
-    );
-    sqlx::query_as(
-        "SELECT id, org_id, workspace_id, name, backend_ref, created_at, closed_at FROM threads \
-         WHERE org_id = $1 AND workspace_id = $2 AND closed_at IS NULL AND name LIKE $3 ESCAPE '\\'",
-    )
-    .bind(&ws.org_id)
-    .bind(&ws.id)
-    .bind(pattern)
-    .fetch_all(&state.db.pool)
-    .await
+    repo::find_open_threads_named(&state.db.pool, &ws.org_id, &ws.id, prefix).await
 }

@@ -138,10 +138,10 @@ async fn an_expired_key_is_refused_and_a_past_expiry_is_a_422(app: TestApp) {
     assert_eq!(body["details"]["field"], "expires_at");
 
     let key = quire::auth::tokens::generate_api_key();
-    quire::auth::repo::insert_api_key(
+    quire::api_keys::repo::insert_api_key(
         &app.state.db.pool,
         &org.org_id,
-        quire::auth::repo::NewApiKey {
+        quire::api_keys::repo::NewApiKey {
             name: "expired",
             role: Role::Admin,
             created_by: Some(&org.admin_user_id),

@@ -42,7 +42,7 @@ async fn stack_with_test_routes(extra: &[&str]) -> String {
             "/echo",
             post(|ApiJson(v): ApiJson<Value>| async move { v.to_string() }),
         );
-    let app = quire::app::with_http_stack(routes, &settings, Default::default(), None);
+    let app = quire::http::stack::with_http_stack(routes, &settings, Default::default(), None);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });

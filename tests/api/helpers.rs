@@ -8,9 +8,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Parser;
-use quire::app::{AppState, Application};
+use quire::app::Application;
 use quire::cli::Cli;
 use quire::config::Settings;
+use quire::state::AppState;
 use serde_json::Value;
 use sqlx::Executor;
 use tempfile::TempDir;
@@ -70,6 +71,8 @@ pub struct TestApp {
     pub base_url: String,
     pub client: reqwest::Client,
     pub state: AppState,
+    /// The job types this instance's workers run.
+    pub job_types: Vec<String>,
     /// Kept for the test's duration (the SQLite file and storage live in it).
     #[allow(dead_code)]
     pub data_dir: TempDir,
@@ -203,6 +206,7 @@ impl TestApp {
         .expect("app builds");
         let address = app.local_addr().expect("local addr");
         let state = app.state.clone();
+        let job_types = app.job_registry.job_types();
         let stop = CancellationToken::new();
         let run_stop = stop.clone();
         tokio::spawn(async move {
@@ -216,6 +220,7 @@ impl TestApp {
                 .build()
                 .expect("client"),
             state,
+            job_types,
             data_dir,
             backend,
             stop,
@@ -366,20 +371,21 @@ pub struct TestOrg {
 
 impl TestApp {
     pub async fn create_org(&self, name: &str) -> TestOrg {
-        use quire::auth::{Role, repo, tokens};
+        use quire::api_keys::repo::{NewApiKey, insert_api_key};
+        use quire::auth::{Role, tokens};
+        use quire::orgs::repo::insert_organisation;
+        use quire::users::repo::{NewUser, insert_user};
         let pool = &self.state.db.pool;
-        let org = repo::insert_organisation(pool, name)
-            .await
-            .expect("insert org");
+        let org = insert_organisation(pool, name).await.expect("insert org");
         let email = format!(
             "admin-{}@{}.test",
             uuid::Uuid::now_v7().simple(),
             name.to_lowercase().replace(' ', "-")
         );
-        let user = repo::insert_user(
+        let user = insert_user(
             pool,
             &org.id,
-            repo::NewUser {
+            NewUser {
                 email: &email,
                 display_name: "Admin",
                 password_hash: None,
@@ -389,10 +395,10 @@ impl TestApp {
         .await
         .expect("insert user");
         let key = tokens::generate_api_key();
-        repo::insert_api_key(
+        insert_api_key(
             pool,
             &org.id,
-            repo::NewApiKey {
+            NewApiKey {
                 name: "test admin key",
                 role: Role::Admin,
                 created_by: Some(&user.id),
@@ -412,12 +418,13 @@ impl TestApp {
 
     /// Another API key in `org` with `role`, created by the org's admin.
     pub async fn create_key(&self, org: &TestOrg, role: quire::auth::Role) -> String {
-        use quire::auth::{repo, tokens};
+        use quire::api_keys::repo::{NewApiKey, insert_api_key};
+        use quire::auth::tokens;
         let key = tokens::generate_api_key();
-        repo::insert_api_key(
+        insert_api_key(
             &self.state.db.pool,
             &org.org_id,
-            repo::NewApiKey {
+            NewApiKey {
                 name: "test key",
                 role,
                 created_by: Some(&org.admin_user_id),

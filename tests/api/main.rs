@@ -17,6 +17,7 @@ mod foundation;
 mod jobs;
 mod jobs_processes;
 mod jobs_queue;
+mod migrations;
 mod principal_cache;
 mod question_sets;
 mod questions;
