@@ -10,6 +10,7 @@ on_both_databases!(
     detailed_health_reports_the_database_and_storage,
     metrics_count_requests_by_route_template_not_raw_path,
     openapi_document_is_valid_openapi_3_1_with_our_routes,
+    try_it_out_calls_the_url_of_the_route_not_the_prefix_twice,
     docs_pages_are_served_from_local_assets,
     every_response_carries_a_request_id_and_keeps_a_sane_incoming_one,
     security_headers_are_set_on_api_answers,
@@ -86,6 +87,27 @@ async fn metrics_count_requests_by_route_template_not_raw_path(app: TestApp) {
             !text.contains(raw),
             "raw paths must not become labels: {raw}"
         );
+    }
+}
+
+/// Swagger UI's "Try it out" (and every generated client) resolves the document's server
+/// URL against the document's own address and appends the operation's path. The paths
+/// already carry `/api/v1`, so a server URL of `/api/v1` sent `/api/v1/api/v1/health`.
+async fn try_it_out_calls_the_url_of_the_route_not_the_prefix_twice(app: TestApp) {
+    let doc_url = reqwest::Url::parse(&app.url("/openapi.json")).unwrap();
+    let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
+    let servers = doc["servers"].as_array().cloned().unwrap_or_default();
+    assert!(!servers.is_empty(), "the document names its server");
+    for server in servers {
+        let base = doc_url.join(server["url"].as_str().unwrap()).unwrap();
+        let url = format!(
+            "{}{}",
+            base.as_str().trim_end_matches('/'),
+            "/api/v1/health"
+        );
+        assert_eq!(url, app.url("/api/v1/health"));
+        let response = app.client.get(&url).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{url}");
     }
 }
 
