@@ -8,6 +8,7 @@ use crate::on_both_databases;
 on_both_databases!(
     liveness_reports_ok_with_version_and_uptime,
     detailed_health_reports_the_database_and_storage,
+    anonymous_detailed_health_shows_only_each_dependency_status,
     metrics_count_requests_by_route_template_not_raw_path,
     openapi_document_is_valid_openapi_3_1_with_our_routes,
     try_it_out_calls_the_url_of_the_route_not_the_prefix_twice,
@@ -29,10 +30,21 @@ async fn liveness_reports_ok_with_version_and_uptime(app: TestApp) {
 }
 
 async fn detailed_health_reports_the_database_and_storage(app: TestApp) {
-    let response = app.get("/api/v1/health/detailed").await;
+    // An admin sees the details.
+    let org = app.create_org("Ops").await;
+    let response = app
+        .authed(
+            reqwest::Method::GET,
+            "/api/v1/health/detailed",
+            &org.admin_key,
+        )
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["status"], "ok", "{body}");
+    assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
     let db = &body["checks"]["database"];
     assert_eq!(db["status"], "ok");
     let expected_kind = match app.backend {
@@ -42,6 +54,26 @@ async fn detailed_health_reports_the_database_and_storage(app: TestApp) {
     assert_eq!(db["kind"], expected_kind);
     assert!(db["latency_ms"].as_f64().is_some());
     assert_eq!(body["checks"]["storage"]["status"], "ok");
+}
+
+/// Readiness probes call it without credentials: they get each dependency's status and
+/// nothing about where things live or what runs (the embedded engine's index path, the
+/// database kind, the version).
+async fn anonymous_detailed_health_shows_only_each_dependency_status(app: TestApp) {
+    let response = app.get("/api/v1/health/detailed").await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "ok", "{body}");
+    assert!(body.get("version").is_none(), "{body}");
+    let checks = body["checks"].as_object().unwrap();
+    assert!(checks.contains_key("database") && checks.contains_key("storage"));
+    for (name, check) in checks {
+        let keys: Vec<&String> = check.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["status"], "{name}: {check}");
+    }
+    let text = body.to_string();
+    let data_dir = app.data_path().display().to_string();
+    assert!(!text.contains(&data_dir), "{text}");
 }
 
 async fn metrics_count_requests_by_route_template_not_raw_path(app: TestApp) {
