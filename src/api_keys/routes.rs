@@ -1,7 +1,7 @@
 //! `/api-keys`: keys for programs.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -14,7 +14,7 @@ use crate::auth::model::parse_name;
 use crate::auth::tokens::{API_KEY_PREFIX, generate_api_key};
 use crate::auth::{Principal, Role};
 use crate::error::{ApiError, ErrorBody};
-use crate::http::{ApiJson, ListParams, Page};
+use crate::http::{ApiJson, ApiQuery, ListParams, Page};
 use crate::state::AppState;
 use crate::time::{ms_to_rfc3339, now_ms, rfc3339_to_ms};
 
@@ -152,7 +152,7 @@ async fn create_api_key(
 async fn list_api_keys(
     State(state): State<AppState>,
     principal: Principal,
-    Query(params): Query<ListParams>,
+    ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<Page<ApiKeyResponse>>, ApiError> {
     let window = params.window()?;
     let (rows, total) = repo::list_api_keys(

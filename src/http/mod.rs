@@ -4,6 +4,7 @@
 mod json;
 mod metrics;
 mod pagination;
+mod query;
 mod request_context;
 mod security;
 pub mod stack;
@@ -11,5 +12,6 @@ pub mod stack;
 pub use json::{ApiJson, parse_json_body};
 pub use metrics::{MetricsHandle, RouteTemplates};
 pub use pagination::{ListParams, Page, Window};
+pub use query::{ApiQuery, parse_query};
 pub use request_context::{Edge, EdgeService, InFlight, current_request_id};
 pub use security::Timeouts;

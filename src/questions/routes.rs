@@ -2,7 +2,7 @@
 //! and a workspace's baseline run. Viewers read; members create, change and run.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -12,7 +12,7 @@ use utoipa_axum::routes;
 
 use crate::auth::{Principal, Role};
 use crate::error::{ApiError, ApiResult};
-use crate::http::{ApiJson, ListParams, Page};
+use crate::http::{ApiJson, ApiQuery, ListParams, Page};
 use crate::jobs::JobStatus;
 use crate::questions::model::{
     ExecuteAccepted, ExecuteRequest, QuestionSetRequest, QuestionSetResponse, ResultResponse,
@@ -76,7 +76,7 @@ async fn create_question_set(
 async fn list_question_sets(
     State(state): State<AppState>,
     principal: Principal,
-    Query(list): Query<ListParams>,
+    ApiQuery(list): ApiQuery<ListParams>,
 ) -> ApiResult<Json<Page<QuestionSetResponse>>> {
     principal.require(Role::Viewer)?;
     let window = list.window()?;
@@ -213,8 +213,8 @@ async fn get_question_results(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
-    Query(list): Query<ListParams>,
-    Query(query): Query<ResultsQuery>,
+    ApiQuery(list): ApiQuery<ListParams>,
+    ApiQuery(query): ApiQuery<ResultsQuery>,
 ) -> ApiResult<Response> {
     principal.require(Role::Viewer)?;
     let (_, run) = service::find_run(&state, &principal.org_id, &id).await?;

@@ -1,7 +1,7 @@
 //! `/users`: an organisation's admins manage its people.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -10,7 +10,7 @@ use utoipa_axum::routes;
 
 use crate::auth::{Principal, Role};
 use crate::error::{ApiError, ErrorBody};
-use crate::http::{ApiJson, ListParams, Page};
+use crate::http::{ApiJson, ApiQuery, ListParams, Page};
 use crate::state::AppState;
 use crate::time::ms_to_rfc3339;
 use crate::users::repo::{UserRow, find_user_by_id};
@@ -86,7 +86,7 @@ pub struct UpdateUserRequest {
 async fn list_users(
     State(state): State<AppState>,
     principal: Principal,
-    Query(params): Query<ListParams>,
+    ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<Page<UserResponse>>, ApiError> {
     principal.require(Role::Admin)?;
     let window = params.window()?;

@@ -1,7 +1,7 @@
 //! Workspace endpoints: create-or-reuse, list, read, update, delete, embed, chat.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 use crate::auth::{Principal, Role};
 use crate::backends::BackendKind;
 use crate::error::{ApiError, ApiResult};
-use crate::http::{ApiJson, ListParams, Page};
+use crate::http::{ApiJson, ApiQuery, ListParams, Page};
 use crate::jobs::routes::JobResponse;
 use crate::state::AppState;
 use crate::workspaces::model::{
@@ -66,8 +66,8 @@ async fn create_workspace(
 async fn list_workspaces(
     State(state): State<AppState>,
     principal: Principal,
-    Query(list): Query<ListParams>,
-    Query(query): Query<WorkspaceListQuery>,
+    ApiQuery(list): ApiQuery<ListParams>,
+    ApiQuery(query): ApiQuery<WorkspaceListQuery>,
 ) -> ApiResult<Json<Page<WorkspaceResponse>>> {
     principal.require(Role::Viewer)?;
     let window = list.window()?;
@@ -138,7 +138,7 @@ async fn delete_workspace(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
-    Query(query): Query<DeleteWorkspaceQuery>,
+    ApiQuery(query): ApiQuery<DeleteWorkspaceQuery>,
 ) -> ApiResult<StatusCode> {
     principal.require(Role::Member)?;
     service::delete(&state, &principal, &id, query.force).await?;

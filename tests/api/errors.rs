@@ -259,3 +259,36 @@ async fn a_declared_length_over_the_limit_is_refused_at_once_with_413_even_unaut
         .unwrap();
     assert_error_envelope(response, 413, "payload_too_large").await;
 }
+
+/// A list parameter that does not parse and one out of range are the same kind of
+/// mistake: both `422`, both naming the parameter (`offset=-1` was a `400` with no
+/// details while `limit=100000` was a `422` naming `limit`).
+#[tokio::test]
+async fn bad_list_parameters_are_422_naming_the_parameter_whatever_the_mistake() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let org = app.create_org("Acme").await;
+    for (query, field) in [
+        ("offset=-1", "offset"),
+        ("limit=abc", "limit"),
+        ("limit=100000", "limit"),
+        ("limit=0", "limit"),
+    ] {
+        for path in [
+            "/api/v1/workspaces",
+            "/api/v1/users",
+            "/api/v1/question-sets",
+        ] {
+            let response = app
+                .authed(
+                    reqwest::Method::GET,
+                    &format!("{path}?{query}"),
+                    &org.admin_key,
+                )
+                .send()
+                .await
+                .unwrap();
+            let body = assert_error_envelope(response, 422, "validation_error").await;
+            assert_eq!(body["details"]["field"], field, "{path}?{query}: {body}");
+        }
+    }
+}
