@@ -8,7 +8,7 @@ use reqwest::{Method, StatusCode, Url};
 use serde::Deserialize;
 use tokio::sync::Semaphore;
 
-use crate::breaker::{BreakerState, CircuitBreaker};
+use quire_resilience::{BreakerState, CircuitBreaker};
 use crate::config::ClientConfig;
 use crate::error::{Error, Idempotency, Result};
 use crate::transport::{Answer, Call, MultipartBody, Operation, Payload, Transport, ok_json};
@@ -72,7 +72,7 @@ impl Client {
                 transport: Transport {
                     http,
                     retry: config.retry,
-                    breaker: CircuitBreaker::new(config.breaker),
+                    breaker: CircuitBreaker::new("AnythingLLM", config.breaker),
                     max_response_bytes: config.max_response_bytes,
                 },
                 call_timeout: config.call_timeout,
