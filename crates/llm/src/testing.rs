@@ -45,6 +45,13 @@ pub enum Fault {
     Malformed,
     /// Wait this long, then answer normally.
     Slow(Duration),
+    /// Exactly this answer, for shapes of other servers in front of the model
+    /// (a gateway's plain-text 502, Ollama's `{"error": "..."}`, an HTML page).
+    Raw {
+        status: u16,
+        content_type: &'static str,
+        body: String,
+    },
 }
 
 /// One request as the fake received it.
@@ -218,6 +225,17 @@ async fn handle(
                 response.headers_mut().insert("retry-after", value);
             }
             return response;
+        }
+        Some(Fault::Raw {
+            status,
+            content_type,
+            body,
+        }) => {
+            return Response::builder()
+                .status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+                .header("content-type", content_type)
+                .body(Body::from(body))
+                .unwrap_or_default();
         }
         Some(Fault::Status(status)) => {
             let kind = match (provider, status) {

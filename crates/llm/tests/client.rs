@@ -319,6 +319,70 @@ async fn a_malformed_body_is_an_invalid_response_error_and_not_retried() {
 }
 
 #[tokio::test]
+async fn an_ollama_style_error_string_keeps_its_message() {
+    let fake = FakeLlm::start().await.unwrap();
+    fake.fail_next(
+        1,
+        Fault::Raw {
+            status: 404,
+            content_type: "application/json",
+            body: json!({"error": "model \"test-model\" not found, try pulling it first"})
+                .to_string(),
+        },
+    );
+    let err = client(&fake, Provider::OpenAi, &fast_options())
+        .complete(&ask("q"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, LlmError::Api { status: 404, message, .. } if message.contains("not found")),
+        "{err:?}"
+    );
+    assert!(!err.is_retryable());
+    assert_eq!(fake.request_count(), 1);
+}
+
+#[tokio::test]
+async fn a_plain_text_gateway_error_is_a_retryable_api_error() {
+    let fake = FakeLlm::start().await.unwrap();
+    fake.fail_next(
+        1,
+        Fault::Raw {
+            status: 502,
+            content_type: "text/plain",
+            body: "Bad Gateway".into(),
+        },
+    );
+    let err = client(&fake, Provider::OpenAi, &no_retry())
+        .complete(&ask("q"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, LlmError::Api { status: 502, message, .. } if message == "Bad Gateway"),
+        "{err:?}"
+    );
+    assert!(err.is_retryable());
+}
+
+#[tokio::test]
+async fn a_success_status_with_a_foreign_body_is_an_invalid_response_error() {
+    let fake = FakeLlm::start().await.unwrap();
+    fake.fail_next(
+        1,
+        Fault::Raw {
+            status: 200,
+            content_type: "text/html",
+            body: "<html>captive portal</html>".into(),
+        },
+    );
+    let err = client(&fake, Provider::Anthropic, &no_retry())
+        .complete(&ask("q"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LlmError::InvalidResponse(_)), "{err:?}");
+}
+
+#[tokio::test]
 async fn an_empty_completion_is_an_empty_answer_error() {
     let fake = FakeLlm::start().await.unwrap();
     fake.set_reply(Some("  "));
