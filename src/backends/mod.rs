@@ -62,7 +62,7 @@ pub struct AskOptions {
     /// Answer only from these documents (empty: all).
     pub document_ids: Vec<String>,
     /// Per-question or per-run LLM settings overriding the workspace's.
-    pub llm_override: Option<Value>,
+    pub llm_override: Option<quire_llm::LlmOverride>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +75,9 @@ pub enum BackendError {
     Refused(String),
     #[error("backend not configured: {0}")]
     NotConfigured(String),
+    /// The LLM settings resolved for this question cannot be used.
+    #[error("invalid LLM settings: {0}")]
+    InvalidLlmSettings(quire_llm::SettingsError),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }

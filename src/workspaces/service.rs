@@ -11,7 +11,7 @@ use crate::error::ApiError;
 use crate::jobs::routes::JobResponse;
 use crate::jobs::{NewJob, enqueue};
 use crate::workspaces::model::{
-    ChatRequest, ChatResponse, CreateWorkspaceRequest, UpdateWorkspaceRequest, llm_to_json,
+    ChatRequest, ChatResponse, CreateWorkspaceRequest, UpdateWorkspaceRequest, validate_llm,
     validate_name, validate_settings,
 };
 use crate::workspaces::repo::{self, WorkspaceRow, new_workspace_row, slugify};
@@ -41,6 +41,7 @@ pub fn backend_error(e: BackendError) -> ApiError {
             message: format!("the backend is not configured on this server: {m}"),
             details: Some(json!({ "field": "backend" })),
         },
+        BackendError::InvalidLlmSettings(e) => crate::workspaces::model::llm_error("llm_config", &e),
         BackendError::Internal(e) => ApiError::Internal(e),
     }
 }
@@ -81,7 +82,7 @@ pub async fn create_or_reuse(
     row.llm_config = request
         .llm_config
         .as_ref()
-        .map(|l| llm_to_json(l).to_string());
+        .map(|l| l.to_json().to_string());
     row.system_prompt = request.system_prompt;
     row.prompt_preset = request.prompt_preset;
     row.top_n = i64::from(request.top_n.unwrap_or(4));
@@ -152,7 +153,7 @@ pub async fn update(
         row.description = Some(d);
     }
     if let Some(l) = request.llm_config {
-        row.llm_config = Some(llm_to_json(&l).to_string());
+        row.llm_config = Some(l.to_json().to_string());
     }
     if let Some(p) = request.system_prompt {
         row.system_prompt = Some(p);
@@ -242,7 +243,7 @@ pub async fn chat(
     request: ChatRequest,
 ) -> Result<ChatResponse, ApiError> {
     if let Some(l) = &request.llm_config {
-        l.validate("llm_config")?;
+        validate_llm(l, "llm_config")?;
     }
     for t in &request.doc_types {
         if !["pdf", "json", "csv"].contains(&t.as_str()) {
@@ -266,7 +267,7 @@ pub async fn chat(
         thread: thread.as_ref().and_then(|t| t.backend_ref.clone()),
         doc_types: request.doc_types,
         document_ids: request.document_ids,
-        llm_override: request.llm_config.as_ref().map(llm_to_json),
+        llm_override: request.llm_config.clone(),
     };
     let answer = state
         .backends

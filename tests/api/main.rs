@@ -27,3 +27,4 @@ mod storage;
 mod tenancy;
 mod users;
 mod workspaces;
+mod workspaces_llm;

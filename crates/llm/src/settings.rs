@@ -286,6 +286,23 @@ impl LlmOverride {
         Ok(parsed)
     }
 
+    /// Parses an override written in a question file, where formats like
+    /// promptfoo's carry keys of their own: unknown keys are left out, the known
+    /// ones must still be right.
+    pub fn from_json_ignoring_unknown(value: &serde_json::Value) -> Result<Self, SettingsError> {
+        match value {
+            serde_json::Value::Object(map) => {
+                let known: serde_json::Map<String, serde_json::Value> = map
+                    .iter()
+                    .filter(|(k, _)| KNOWN_FIELDS.contains(&k.as_str()))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                Self::from_json(&serde_json::Value::Object(known))
+            }
+            other => Self::from_json(other),
+        }
+    }
+
     /// Parses the stored text of a workspace's `llm_config` column.
     pub fn from_json_str(text: &str) -> Result<Self, SettingsError> {
         let value: serde_json::Value = serde_json::from_str(text)
@@ -332,6 +349,15 @@ impl LlmOverride {
         }
     }
 }
+
+const KNOWN_FIELDS: [&str; 6] = [
+    "provider",
+    "model",
+    "temperature",
+    "max_tokens",
+    "timeout",
+    "base_url",
+];
 
 enum Choice {
     Extractive,
@@ -565,6 +591,15 @@ mod tests {
             assert_eq!(err.field(), field, "{value}: {err}");
         }
         assert!(LlmOverride::from_json_str("{not json").is_err());
+    }
+
+    #[test]
+    fn a_question_file_override_skips_foreign_keys_but_not_bad_values() {
+        let o = LlmOverride::from_json_ignoring_unknown(&json!({"temperature": 0, "vars": {"x": 1}}))
+            .unwrap();
+        assert_eq!(o.temperature, Some(0.0));
+        let err = LlmOverride::from_json_ignoring_unknown(&json!({"max_tokens": -1})).unwrap_err();
+        assert_eq!(err.field(), "max_tokens");
     }
 
     #[test]
