@@ -172,9 +172,7 @@ impl WorkspaceResponse {
             },
             // Only what passed validation is stored; a column edited by hand into
             // something unreadable shows as no settings (asking names the field).
-            llm_config: stored_llm_config(r.llm_config.as_deref())
-                .ok()
-                .flatten(),
+            llm_config: stored_llm_config(r.llm_config.as_deref()).ok().flatten(),
             id: r.id,
             name: r.name,
             slug: r.slug,

@@ -41,7 +41,9 @@ pub fn backend_error(e: BackendError) -> ApiError {
             message: format!("the backend is not configured on this server: {m}"),
             details: Some(json!({ "field": "backend" })),
         },
-        BackendError::InvalidLlmSettings(e) => crate::workspaces::model::llm_error("llm_config", &e),
+        BackendError::InvalidLlmSettings(e) => {
+            crate::workspaces::model::llm_error("llm_config", &e)
+        }
         BackendError::Internal(e) => ApiError::Internal(e),
     }
 }
@@ -79,10 +81,7 @@ pub async fn create_or_reuse(
     let mut row = new_workspace_row(&principal.org_id, &name, backend.as_str());
     row.slug = slugify(&name);
     row.description = request.description;
-    row.llm_config = request
-        .llm_config
-        .as_ref()
-        .map(|l| l.to_json().to_string());
+    row.llm_config = request.llm_config.as_ref().map(|l| l.to_json().to_string());
     row.system_prompt = request.system_prompt;
     row.prompt_preset = request.prompt_preset;
     row.top_n = i64::from(request.top_n.unwrap_or(4));

@@ -11,10 +11,12 @@ use crate::documents::{finished_upload, upload, wait_until_embedded};
 use crate::fixtures::{GOVERNING_LAW, contract_pdf};
 use crate::helpers::{Backend, TestApp, TestOrg, assert_error_envelope};
 use crate::on_both_databases;
+use crate::questions::{execute, finished_run};
 
 on_both_databases!(
     an_embedded_workspace_asks_its_model_with_the_request_override_on_top,
     llm_settings_that_cannot_work_are_a_422_naming_the_field,
+    a_run_with_questions_of_their_own_llm_config_asks_each_with_its_settings,
 );
 
 const QUESTION: &str = "What is the governing law?";
@@ -69,7 +71,10 @@ async fn an_embedded_workspace_asks_its_model_with_the_request_override_on_top(a
     let answer = chat(&app, &org, &ws, json!({"message": QUESTION})).await;
     assert_eq!(answer.status(), 200);
     let answer: Value = answer.json().await.unwrap();
-    assert_eq!(answer["answer"], format!("Fake answer to: Question: {QUESTION}"));
+    assert_eq!(
+        answer["answer"],
+        format!("Fake answer to: Question: {QUESTION}")
+    );
     assert!(!answer["sources"].as_array().unwrap().is_empty());
     let sent = &fake.requests()[0];
     assert_eq!(sent.path, "/v1/chat/completions");
@@ -108,7 +113,11 @@ async fn an_embedded_workspace_asks_its_model_with_the_request_override_on_top(a
             .unwrap()
             .contains(GOVERNING_LAW)
     );
-    assert_eq!(fake.request_count(), 2, "no model asked for an extractive answer");
+    assert_eq!(
+        fake.request_count(),
+        2,
+        "no model asked for an extractive answer"
+    );
 }
 
 async fn llm_settings_that_cannot_work_are_a_422_naming_the_field(app: TestApp) {
@@ -138,6 +147,52 @@ async fn llm_settings_that_cannot_work_are_a_422_naming_the_field(app: TestApp) 
     .await;
     let error = assert_error_envelope(response, 422, "validation_error").await;
     assert_eq!(error["details"]["field"], "llm_config.timeout");
+}
+
+async fn a_run_with_questions_of_their_own_llm_config_asks_each_with_its_settings(app: TestApp) {
+    let fake = FakeLlm::start().await.unwrap();
+    let org = app.create_org("Run overrides").await;
+    let ws = workspace_with_contract(
+        &app,
+        &org,
+        json!({"provider": "openai", "base_url": fake.base_url(), "model": "ws-model"}),
+    )
+    .await;
+    let id = execute(
+        &app,
+        &org.admin_key,
+        json!({ "workspace_id": ws, "llm_config": {"temperature": 0.5}, "questions": [
+            {"id": "own", "text": "Who are the parties?", "expected_fragments": ["Fake"],
+             // Question files may carry keys of other tools; they are left out.
+             "llm_config": {"model": "question-model", "vars": {"x": 1}}},
+            {"id": "plain", "text": "What is the governing law?", "expected_fragments": ["Fake"]}
+        ] }),
+    )
+    .await;
+    let run = finished_run(&app, &org.admin_key, &id).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["passed"], 2, "{run}");
+
+    let requests = fake.requests();
+    assert_eq!(requests.len(), 2);
+    let sent_for = |question: &str| {
+        requests
+            .iter()
+            .find(|r| {
+                r.body["messages"][1]["content"]
+                    .as_str()
+                    .is_some_and(|p| p.ends_with(question))
+            })
+            .unwrap_or_else(|| panic!("no request for {question}"))
+            .body
+            .clone()
+    };
+    let own = sent_for("Who are the parties?");
+    assert_eq!(own["model"], "question-model");
+    assert_eq!(own["temperature"], 0.5);
+    let plain = sent_for(QUESTION);
+    assert_eq!(plain["model"], "ws-model");
+    assert_eq!(plain["temperature"], 0.5);
 }
 
 /// The server default (LLM_* settings) is the lowest layer; its key goes to its own
@@ -176,7 +231,11 @@ async fn the_server_default_model_gets_the_key_and_a_tenants_endpoint_does_not(b
     assert_eq!(elsewhere.status(), 200);
     let sent = &tenant_llm.requests()[0];
     assert_eq!(sent.body["model"], "server-model");
-    assert_eq!(sent.header("x-api-key"), None, "the server's key stays home");
+    assert_eq!(
+        sent.header("x-api-key"),
+        None,
+        "the server's key stays home"
+    );
     assert_eq!(server_llm.request_count(), 1);
 }
 
@@ -187,6 +246,5 @@ async fn the_server_default_model_gets_the_key_and_a_tenants_endpoint_does_not_s
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_default_model_gets_the_key_and_a_tenants_endpoint_does_not_postgres() {
-    the_server_default_model_gets_the_key_and_a_tenants_endpoint_does_not(Backend::Postgres)
-        .await;
+    the_server_default_model_gets_the_key_and_a_tenants_endpoint_does_not(Backend::Postgres).await;
 }

@@ -43,10 +43,10 @@ pub mod testing;
 
 // The retry policy and breaker are quire-resilience's, re-exported so that
 // users of this crate configure them without a second dependency.
-pub use quire_resilience::{BreakerState, Clock, ManualClock, SystemClock};
 pub use client::Client;
 pub use config::{ApiKey, BreakerConfig, ClientConfig, RetryPolicy};
 pub use error::{Error, Result};
+pub use quire_resilience::{BreakerState, Clock, ManualClock, SystemClock};
 pub use types::{
     ChatMode, ChatRequest, ChatResponse, Document, DocumentMetadata, EmbedOutcome,
     EmbeddingChanges, FileMove, FileUpload, MoveOutcome, NewThread, RawTextUpload, Source, Thread,

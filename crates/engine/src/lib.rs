@@ -47,7 +47,6 @@ pub use answer::{
 pub use chunk::{Chunk, ChunkConfig, ChunkConfigError, chunk_document, chunk_id};
 pub use index::{Fingerprint, INDEX_FORMAT, IndexError, IndexOptions, Passage, WorkspaceIndex};
 pub use prompt::{
-    DEFAULT_SYSTEM_PROMPT, LlmPrompt, MAX_HISTORY_TURNS, build_prompt, generated_answer,
-    llm_prompt,
+    DEFAULT_SYSTEM_PROMPT, LlmPrompt, MAX_HISTORY_TURNS, build_prompt, generated_answer, llm_prompt,
 };
 pub use thread::{Role, Turn};

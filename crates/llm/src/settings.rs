@@ -100,8 +100,13 @@ impl fmt::Debug for ApiKey {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SettingsError {
     /// The field is required and no layer gave it.
-    Missing { field: &'static str },
-    Invalid { field: String, message: String },
+    Missing {
+        field: &'static str,
+    },
+    Invalid {
+        field: String,
+        message: String,
+    },
 }
 
 impl fmt::Display for SettingsError {
@@ -305,8 +310,8 @@ impl LlmOverride {
 
     /// Parses the stored text of a workspace's `llm_config` column.
     pub fn from_json_str(text: &str) -> Result<Self, SettingsError> {
-        let value: serde_json::Value = serde_json::from_str(text)
-            .map_err(|e| SettingsError::invalid("", e.to_string()))?;
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| SettingsError::invalid("", e.to_string()))?;
         Self::from_json(&value)
     }
 
@@ -569,10 +574,16 @@ mod tests {
     #[test]
     fn an_unknown_provider_and_an_empty_model_name_their_fields() {
         let ws = over(json!({"provider": "gemini", "base_url": "http://x"}));
-        let err = LlmResolver::new(None).workspace(Some(&ws)).resolve().unwrap_err();
+        let err = LlmResolver::new(None)
+            .workspace(Some(&ws))
+            .resolve()
+            .unwrap_err();
         assert_eq!(err.field(), "provider");
         let ws = over(json!({"provider": "openai", "base_url": "http://x"}));
-        let err = LlmResolver::new(None).workspace(Some(&ws)).resolve().unwrap_err();
+        let err = LlmResolver::new(None)
+            .workspace(Some(&ws))
+            .resolve()
+            .unwrap_err();
         assert_eq!(err.field(), "model");
     }
 
@@ -595,8 +606,9 @@ mod tests {
 
     #[test]
     fn a_question_file_override_skips_foreign_keys_but_not_bad_values() {
-        let o = LlmOverride::from_json_ignoring_unknown(&json!({"temperature": 0, "vars": {"x": 1}}))
-            .unwrap();
+        let o =
+            LlmOverride::from_json_ignoring_unknown(&json!({"temperature": 0, "vars": {"x": 1}}))
+                .unwrap();
         assert_eq!(o.temperature, Some(0.0));
         let err = LlmOverride::from_json_ignoring_unknown(&json!({"max_tokens": -1})).unwrap_err();
         assert_eq!(err.field(), "max_tokens");

@@ -313,10 +313,7 @@ fn check_headers(
                     provider,
                     401,
                     "invalid_request_error",
-                    &format!(
-                        "Incorrect API key provided: {}.",
-                        sent.unwrap_or("(none)")
-                    ),
+                    &format!("Incorrect API key provided: {}.", sent.unwrap_or("(none)")),
                 )
             })
         }
@@ -330,14 +327,8 @@ fn check_headers(
                 ));
             }
             let expected = api_key?;
-            (header("x-api-key") != Some(expected)).then(|| {
-                error(
-                    provider,
-                    401,
-                    "authentication_error",
-                    "invalid x-api-key",
-                )
-            })
+            (header("x-api-key") != Some(expected))
+                .then(|| error(provider, 401, "authentication_error", "invalid x-api-key"))
         }
     }
 }

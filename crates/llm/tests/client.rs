@@ -297,10 +297,7 @@ async fn an_internal_server_error_is_not_repeated_by_the_client_but_is_retryable
         .complete(&ask("q"))
         .await
         .unwrap_err();
-    assert!(
-        matches!(&err, LlmError::Api { status: 500, .. }),
-        "{err:?}"
-    );
+    assert!(matches!(&err, LlmError::Api { status: 500, .. }), "{err:?}");
     assert!(err.is_retryable());
     assert_eq!(fake.request_count(), 1);
 }

@@ -222,11 +222,14 @@ mod tests {
     use crate::ManualClock;
 
     fn breaker(clock: Arc<ManualClock>) -> Arc<CircuitBreaker> {
-        CircuitBreaker::new("test", BreakerConfig {
-            failure_threshold: 3,
-            open_for: Duration::from_secs(60),
-            clock,
-        })
+        CircuitBreaker::new(
+            "test",
+            BreakerConfig {
+                failure_threshold: 3,
+                open_for: Duration::from_secs(60),
+                clock,
+            },
+        )
     }
 
     fn fail(b: &Arc<CircuitBreaker>) {

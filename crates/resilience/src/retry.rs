@@ -133,10 +133,7 @@ mod tests {
     #[test]
     fn retry_after_reads_seconds_and_http_dates() {
         let now = httpdate::parse_http_date("Wed, 21 Oct 2026 07:28:00 GMT").unwrap();
-        assert_eq!(
-            parse_retry_after(" 7 ", now),
-            Some(Duration::from_secs(7))
-        );
+        assert_eq!(parse_retry_after(" 7 ", now), Some(Duration::from_secs(7)));
         assert_eq!(
             parse_retry_after("Wed, 21 Oct 2026 07:28:30 GMT", now),
             Some(Duration::from_secs(30))
