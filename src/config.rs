@@ -556,6 +556,29 @@ impl ConfigError {
 }
 
 impl Settings {
+    /// The server-default LLM, the lowest layer of `quire_llm::LlmResolver`:
+    /// `LLM_PROVIDER` and `LLM_BASE_URL` together, else none (extractive
+    /// answers unless a workspace names a model). Temperature, tokens and
+    /// timeout are the crate's defaults.
+    pub fn llm_default(&self) -> Result<Option<quire_llm::LlmSettings>, ConfigError> {
+        let (Some(provider), Some(base)) = (&self.llm_provider, &self.llm_base_url) else {
+            return Ok(None);
+        };
+        let provider: quire_llm::Provider = provider
+            .parse()
+            .map_err(|e: quire_llm::SettingsError| ConfigError::new("LLM_PROVIDER", e.reason()))?;
+        let mut settings = quire_llm::LlmSettings::new(
+            provider,
+            base.clone(),
+            self.llm_model.clone().unwrap_or_default(),
+        );
+        settings.api_key = self
+            .llm_api_key
+            .as_ref()
+            .map(|k| quire_llm::ApiKey::new(k.expose()));
+        Ok(Some(settings))
+    }
+
     /// Rules spanning several fields, checked once at start.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.database_url().is_postgres() && self.secret_key.is_none() {

@@ -78,6 +78,15 @@ impl ApiError {
     }
 
     /// A 422 naming the field at fault, so clients can show it next to the input.
+    /// LLM settings that cannot work: a 422 naming `{prefix}.{field}`.
+    pub fn invalid_llm_settings(prefix: &str, e: &quire_llm::SettingsError) -> Self {
+        let field = match e.field() {
+            "" => prefix.to_owned(),
+            field => format!("{prefix}.{field}"),
+        };
+        Self::invalid_field(&field, e.reason())
+    }
+
     pub fn invalid_field(field: &str, message: impl Into<String>) -> Self {
         let message = message.into();
         Self::Validation {

@@ -58,20 +58,20 @@ impl AnythingLlmBackend {
     }
 
     fn settings_for(ws: &WorkspaceRow) -> client::WorkspaceSettings {
-        let llm: Option<Value> = ws
-            .llm_config
-            .as_deref()
-            .and_then(|s| serde_json::from_str(s).ok());
-        let field = |k: &str| llm.as_ref().and_then(|v| v.get(k)).cloned();
+        // Only validated settings are stored; an unreadable column mirrors as none.
+        let llm = crate::workspaces::model::stored_llm_config(ws.llm_config.as_deref())
+            .ok()
+            .flatten()
+            .unwrap_or_default();
         client::WorkspaceSettings {
             name: Some(ws.name.clone()),
-            open_ai_temp: field("temperature").and_then(|v| v.as_f64()),
+            open_ai_temp: llm.temperature,
             open_ai_prompt: Some(crate::workspaces::prompts::effective_system_prompt(ws)),
             similarity_threshold: Some(ws.similarity_threshold),
             top_n: Some(ws.top_n),
             chat_mode: Some(chat_mode(ws)),
-            chat_provider: field("provider").and_then(|v| v.as_str().map(str::to_owned)),
-            chat_model: field("model").and_then(|v| v.as_str().map(str::to_owned)),
+            chat_provider: llm.provider,
+            chat_model: llm.model,
             ..client::WorkspaceSettings::default()
         }
     }

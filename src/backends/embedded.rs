@@ -5,12 +5,18 @@
 //! per workspace is bumped with every chunk change, so any instance that sees a newer
 //! generation than its cache rebuilds the cache from the database before answering —
 //! which is how several `quire serve` processes on one PostgreSQL answer alike.
+//!
+//! Generated answers compose two crates: `quire-engine` builds the prompt from the
+//! passages and wraps the model's text with sources (pure), `quire-llm` resolves the
+//! settings (server default ← organisation ← workspace ← run/question override) and
+//! sends the prompt, with one circuit breaker per LLM endpoint for the process.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use quire_engine::{Chunk, ChunkConfig, LlmClient, LlmConfig, Provider, Turn, WorkspaceIndex};
+use quire_engine::{Chunk, ChunkConfig, Role, Turn, WorkspaceIndex};
+use quire_llm::{LlmClients, LlmError, LlmOverride, LlmRequest, LlmResolver, LlmSettings, Message};
 use serde_json::{Value, json};
 use sqlx::{AnyPool, FromRow};
 use tokio::sync::Mutex;
@@ -21,6 +27,7 @@ use super::{
 use crate::config::Settings;
 use crate::db::Db;
 use crate::documents::repo::DocumentRow;
+use crate::workspaces::model::stored_llm_config;
 use crate::workspaces::repo::WorkspaceRow;
 
 struct CachedIndex {
@@ -32,7 +39,8 @@ pub struct EmbeddedBackend {
     db: Db,
     index_root: PathBuf,
     chunking: ChunkConfig,
-    default_llm: Option<LlmConfig>,
+    default_llm: Option<LlmSettings>,
+    llm_clients: LlmClients,
     cache: Mutex<HashMap<String, Arc<Mutex<Option<CachedIndex>>>>>,
 }
 
@@ -70,29 +78,15 @@ impl EmbeddedBackend {
             settings.chunk_overlap as usize,
         )
         .map_err(|e| anyhow::anyhow!("CHUNK_SIZE/CHUNK_OVERLAP: {e}"))?;
-        let default_llm = match (&settings.llm_provider, &settings.llm_base_url) {
-            (Some(provider), Some(base)) => {
-                let provider: Provider = provider
-                    .parse()
-                    .map_err(|e| anyhow::anyhow!("LLM_PROVIDER: {e}"))?;
-                let mut config = LlmConfig::new(
-                    provider,
-                    base.clone(),
-                    settings.llm_model.clone().unwrap_or_default(),
-                );
-                config.api_key = settings
-                    .llm_api_key
-                    .as_ref()
-                    .map(|k| quire_engine::ApiKey::new(k.expose()));
-                Some(config)
-            }
-            _ => None,
-        };
+        let default_llm = settings
+            .llm_default()
+            .map_err(|e| anyhow::anyhow!("{}: {}", e.variable, e.problem))?;
         Ok(Self {
             db,
             index_root: settings.data_dir.join("index"),
             chunking,
             default_llm,
+            llm_clients: LlmClients::default(),
             cache: Mutex::new(HashMap::new()),
         })
     }
@@ -219,23 +213,36 @@ impl EmbeddedBackend {
         .map_err(|e| internal(e.into()))?;
 
         let answer = match self.llm_for(ws, options.llm_override.as_ref())? {
-            Some(config) => {
-                let client =
-                    LlmClient::new(config).map_err(|e| BackendError::Refused(e.to_string()))?;
+            Some(settings) => {
+                let client = self.llm_clients.client(settings).map_err(llm_error)?;
                 let turns: Vec<Turn> = history
                     .iter()
                     .flat_map(|(q, a)| [Turn::user(q.clone()), Turn::assistant(a.clone())])
                     .collect();
                 let system = crate::workspaces::prompts::effective_system_prompt(ws);
-                quire_engine::answer_with_llm(&client, question, &passages, Some(&system), &turns)
+                let prompt = quire_engine::llm_prompt(question, &passages, Some(&system), &turns);
+                let messages = prompt
+                    .turns
+                    .into_iter()
+                    .map(|t| match t.role {
+                        Role::User => Message::user(t.text),
+                        Role::Assistant => Message::assistant(t.text),
+                    })
+                    .collect();
+                let reply = client
+                    .complete(&LlmRequest::new(Some(prompt.system), messages))
                     .await
-                    .map_err(|e| {
-                        if e.is_retryable() {
-                            BackendError::Unavailable(e.to_string())
-                        } else {
-                            BackendError::Refused(e.to_string())
-                        }
-                    })?
+                    .map_err(llm_error)?;
+                if let Some(usage) = reply.usage {
+                    tracing::debug!(
+                        workspace.id = %ws.id,
+                        llm.model = %reply.model,
+                        llm.input_tokens = usage.input_tokens,
+                        llm.output_tokens = usage.output_tokens,
+                        "LLM answered"
+                    );
+                }
+                quire_engine::generated_answer(question, &passages, &reply.text)
             }
             None => quire_engine::answer_extractive(question, &passages),
         };
@@ -256,71 +263,33 @@ impl EmbeddedBackend {
         })
     }
 
-    /// The LLM to generate with: the workspace's (or the run's override) when it names
-    /// a provider, else the server default, else none (extractive answers).
+    /// The LLM to generate with, or none (extractive answers): the server default
+    /// under the workspace's settings under the run's or question's override.
+    /// Organisations have no LLM settings yet; their layer is passed empty.
     fn llm_for(
         &self,
         ws: &WorkspaceRow,
-        run_override: Option<&Value>,
-    ) -> Result<Option<LlmConfig>, BackendError> {
-        let workspace: Option<Value> = ws
-            .llm_config
-            .as_deref()
-            .and_then(|s| serde_json::from_str(s).ok());
-        let merged = merge_llm(workspace.as_ref(), run_override);
-        let provider = merged.get("provider").and_then(Value::as_str);
-        let mut config = match (provider, &self.default_llm) {
-            (None | Some("extractive") | Some("none"), None) => return Ok(None),
-            (Some("extractive") | Some("none"), Some(_)) => return Ok(None),
-            (None, Some(default)) => default.clone(),
-            (Some(p), default) => {
-                let provider: Provider = p
-                    .parse()
-                    .map_err(|e: quire_engine::LlmError| BackendError::Refused(e.to_string()))?;
-                let base = merged
-                    .get("base_url")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-                    .or_else(|| default.as_ref().map(|d| d.base_url.clone()))
-                    .ok_or_else(|| {
-                        BackendError::NotConfigured("llm_config.base_url or LLM_BASE_URL".into())
-                    })?;
-                let mut c = LlmConfig::new(provider, base, "");
-                c.api_key = default.as_ref().and_then(|d| d.api_key.clone());
-                if let Some(d) = default {
-                    c.model = d.model.clone();
-                }
-                c
-            }
-        };
-        if let Some(m) = merged.get("model").and_then(Value::as_str) {
-            config.model = m.to_owned();
-        }
-        if let Some(t) = merged.get("temperature").and_then(Value::as_f64) {
-            config.temperature = t as f32;
-        }
-        if let Some(t) = merged.get("max_tokens").and_then(Value::as_u64) {
-            config.max_tokens = u32::try_from(t).unwrap_or(u32::MAX);
-        }
-        if let Some(t) = merged.get("timeout").and_then(Value::as_u64) {
-            config.timeout = std::time::Duration::from_secs(t);
-        }
-        Ok(Some(config))
+        request: Option<&LlmOverride>,
+    ) -> Result<Option<LlmSettings>, BackendError> {
+        let workspace = stored_llm_config(ws.llm_config.as_deref())
+            .map_err(BackendError::InvalidLlmSettings)?;
+        LlmResolver::new(self.default_llm.as_ref())
+            .organisation(None)
+            .workspace(workspace.as_ref())
+            .request(request)
+            .resolve()
+            .map_err(BackendError::InvalidLlmSettings)
     }
 }
 
-fn merge_llm(base: Option<&Value>, over: Option<&Value>) -> serde_json::Map<String, Value> {
-    let mut out = serde_json::Map::new();
-    for v in [base, over].into_iter().flatten() {
-        if let Some(obj) = v.as_object() {
-            for (k, val) in obj {
-                if !val.is_null() {
-                    out.insert(k.clone(), val.clone());
-                }
-            }
-        }
+/// Settings that cannot work name their field (422); a model that may answer later
+/// is unavailable (503, and runs retry); any other refusal is the backend's (502).
+fn llm_error(e: LlmError) -> BackendError {
+    match e {
+        LlmError::InvalidConfig(e) => BackendError::InvalidLlmSettings(e),
+        e if e.is_retryable() => BackendError::Unavailable(e.to_string()),
+        e => BackendError::Refused(e.to_string()),
     }
-    out
 }
 
 fn internal(e: anyhow::Error) -> BackendError {

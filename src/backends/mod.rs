@@ -63,7 +63,7 @@ pub struct AskOptions {
     /// Answer only from these documents (empty: all).
     pub document_ids: Vec<String>,
     /// Per-question or per-run LLM settings overriding the workspace's.
-    pub llm_override: Option<Value>,
+    pub llm_override: Option<quire_llm::LlmOverride>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +76,9 @@ pub enum BackendError {
     Refused(String),
     #[error("backend not configured: {0}")]
     NotConfigured(String),
+    /// The LLM settings resolved for this question cannot be used.
+    #[error("invalid LLM settings: {0}")]
+    InvalidLlmSettings(quire_llm::SettingsError),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -96,6 +99,7 @@ impl From<BackendError> for crate::error::ApiError {
                 message: format!("the backend is not configured on this server: {m}"),
                 details: Some(json!({ "field": "backend" })),
             },
+            BackendError::InvalidLlmSettings(e) => ApiError::invalid_llm_settings("llm_config", &e),
             BackendError::Internal(e) => ApiError::Internal(e),
         }
     }

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::jobs::routes::JobResponse;
-use crate::workspaces::model::LlmConfig;
+use crate::workspaces::model::{LlmOverride, validate_llm};
 
 /// A question-set file's format, as named in requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -172,7 +172,7 @@ pub struct ExecuteRequest {
     pub concurrency: Option<u32>,
     pub thread_strategy: Option<ThreadStrategy>,
     /// LLM settings for this run, over the workspace's (a question's own go over these).
-    pub llm_config: Option<LlmConfig>,
+    pub llm_config: Option<LlmOverride>,
     /// Pass mark for `confidence_score`, 0 to 1 (default 0.8).
     pub threshold: Option<f64>,
     /// Times each question is asked, 1 to 10 (default 1); a question passes when every
@@ -191,7 +191,7 @@ pub struct RunSettings {
     pub threshold: f64,
     pub repeats: u32,
     pub keep_threads: bool,
-    pub llm_config: Option<LlmConfig>,
+    pub llm_config: Option<LlmOverride>,
 }
 
 impl ExecuteRequest {
@@ -218,7 +218,7 @@ impl ExecuteRequest {
             ));
         }
         if let Some(l) = &self.llm_config {
-            l.validate("llm_config")?;
+            validate_llm(l, "llm_config")?;
         }
         Ok(RunSettings {
             concurrency,

@@ -40,6 +40,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use quire_evals::{Comparison, Question, RunResult, SourceRef};
+use quire_llm::LlmOverride;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -58,7 +59,6 @@ use crate::questions::pacing::{RetryPolicy, Window};
 use crate::questions::repo::{self, QuestionSetRow, ResultRow, RunRow};
 use crate::state::AppState;
 use crate::time::{ms_to_rfc3339, now_ms};
-use crate::workspaces::model::llm_to_json;
 use crate::workspaces::repo::WorkspaceRow;
 use crate::workspaces::threads::{self, ThreadRow};
 
@@ -385,7 +385,7 @@ struct RunEnv {
     kind: BackendKind,
     run_id: String,
     settings: RunSettings,
-    run_llm: Option<Value>,
+    run_llm: Option<LlmOverride>,
     questions: Vec<Question>,
     window: Arc<Window>,
     policy: RetryPolicy,
@@ -459,7 +459,7 @@ pub async fn execute(
         ctx: ctx.clone(),
         kind,
         run_id: run.id.clone(),
-        run_llm: settings.llm_config.as_ref().map(llm_to_json),
+        run_llm: settings.llm_config.clone(),
         window: Arc::new(Window::new(settings.concurrency as usize)),
         settings,
         questions,
@@ -626,19 +626,23 @@ fn routing(kind: BackendKind, q: &Question) -> (Vec<String>, Value) {
     }
 }
 
-/// The run's LLM settings with the question's own over them.
-fn llm_override(run: Option<&Value>, question: Option<&Value>) -> Option<Value> {
-    let mut merged = serde_json::Map::new();
-    for v in [run, question].into_iter().flatten() {
-        if let Some(obj) = v.as_object() {
-            for (k, val) in obj {
-                if !val.is_null() {
-                    merged.insert(k.clone(), val.clone());
-                }
-            }
-        }
-    }
-    (!merged.is_empty()).then_some(Value::Object(merged))
+/// The run's LLM settings with the question's own over them, field by field (the
+/// backend resolves them over the workspace's and the server's).
+fn llm_override(
+    run: Option<&LlmOverride>,
+    question: Option<&Value>,
+) -> Result<Option<LlmOverride>, BackendError> {
+    let question = question
+        .map(LlmOverride::from_json_ignoring_unknown)
+        .transpose()
+        .map_err(BackendError::InvalidLlmSettings)?;
+    let merged = match (run, question) {
+        (Some(run), Some(q)) => run.then(&q),
+        (Some(run), None) => run.clone(),
+        (None, Some(q)) => q,
+        (None, None) => return Ok(None),
+    };
+    Ok((!merged.is_empty()).then_some(merged))
 }
 
 /// Asks one question (one repeat), retrying transient errors, and scores the answer.
@@ -676,7 +680,7 @@ async fn ask_one(env: &RunEnv, position: usize, repeat: i64) -> Outcome {
                 thread: thread.and_then(|t| t.backend_ref.clone()),
                 doc_types: doc_types.clone(),
                 document_ids: Vec::new(),
-                llm_override: llm_override(env.run_llm.as_ref(), q.llm_config.as_ref()),
+                llm_override: llm_override(env.run_llm.as_ref(), q.llm_config.as_ref())?,
             };
             env.state
                 .backends

@@ -1,7 +1,6 @@
 //! Workspace requests and responses, and the checks that turn input into a row.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::backends::{AnswerSource, BackendKind};
@@ -10,60 +9,26 @@ use crate::time::ms_to_rfc3339;
 use crate::workspaces::prompts;
 use crate::workspaces::repo::WorkspaceRow;
 
-/// LLM settings of a workspace (or of one run or question, as an override).
-/// API keys are never stored here: they come from the server's configuration.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct LlmConfig {
-    /// `extractive` (no model), `openai` (also ollama, vllm, llamacpp), `anthropic`,
-    /// or for AnythingLLM any provider name it knows.
-    pub provider: Option<String>,
-    pub model: Option<String>,
-    /// 0 to 2.
-    pub temperature: Option<f64>,
-    pub max_tokens: Option<u32>,
-    /// Seconds, 1 to 300.
-    pub timeout: Option<u32>,
-    /// Base URL of an OpenAI-compatible or Anthropic API (embedded backend).
-    pub base_url: Option<String>,
+/// LLM settings of a workspace, a run or a question: the partial form of
+/// `quire_llm::LlmSettings`, resolved over the server default by
+/// `quire_llm::LlmResolver` (see `backends::embedded`). It is also the JSON of the
+/// `llm_config` column. API keys are never part of it.
+pub use quire_llm::LlmOverride;
+use quire_llm::SettingsError;
+
+/// A 422 naming `{prefix}.{field}`.
+pub fn llm_error(prefix: &str, e: &SettingsError) -> ApiError {
+    ApiError::invalid_llm_settings(prefix, e)
 }
 
-impl LlmConfig {
-    pub fn validate(&self, field: &str) -> Result<(), ApiError> {
-        if let Some(t) = self.temperature
-            && !(0.0..=2.0).contains(&t)
-        {
-            return Err(ApiError::invalid_field(
-                &format!("{field}.temperature"),
-                "must be between 0 and 2",
-            ));
-        }
-        if let Some(t) = self.timeout
-            && !(1..=300).contains(&t)
-        {
-            return Err(ApiError::invalid_field(
-                &format!("{field}.timeout"),
-                "must be between 1 and 300 seconds",
-            ));
-        }
-        if let Some(m) = self.max_tokens
-            && m == 0
-        {
-            return Err(ApiError::invalid_field(
-                &format!("{field}.max_tokens"),
-                "must be positive",
-            ));
-        }
-        if let Some(url) = &self.base_url
-            && !(url.starts_with("http://") || url.starts_with("https://"))
-        {
-            return Err(ApiError::invalid_field(
-                &format!("{field}.base_url"),
-                "must be an http(s) URL",
-            ));
-        }
-        Ok(())
-    }
+/// Checks an `llm_config` given in a request; the error names `{prefix}.{field}`.
+pub fn validate_llm(llm: &LlmOverride, prefix: &str) -> Result<(), ApiError> {
+    llm.validate().map_err(|e| llm_error(prefix, &e))
+}
+
+/// The workspace's stored `llm_config` column, parsed into its one type.
+pub fn stored_llm_config(column: Option<&str>) -> Result<Option<LlmOverride>, SettingsError> {
+    column.map(LlmOverride::from_json_str).transpose()
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
@@ -92,7 +57,7 @@ pub struct CreateWorkspaceRequest {
     pub description: Option<String>,
     /// `embedded` (default) or `anythingllm`.
     pub backend: Option<BackendKind>,
-    pub llm_config: Option<LlmConfig>,
+    pub llm_config: Option<LlmOverride>,
     pub system_prompt: Option<String>,
     /// A built-in prompt: `procurement`.
     pub prompt_preset: Option<String>,
@@ -112,7 +77,7 @@ pub struct CreateWorkspaceRequest {
 pub struct UpdateWorkspaceRequest {
     pub name: Option<String>,
     pub description: Option<String>,
-    pub llm_config: Option<LlmConfig>,
+    pub llm_config: Option<LlmOverride>,
     pub system_prompt: Option<String>,
     pub prompt_preset: Option<String>,
     pub top_n: Option<u32>,
@@ -128,7 +93,7 @@ pub fn validate_settings(
     top_n: Option<u32>,
     threshold: Option<f64>,
     preset: Option<&str>,
-    llm: Option<&LlmConfig>,
+    llm: Option<&LlmOverride>,
 ) -> Result<(), ApiError> {
     if let Some(n) = top_n
         && !(1..=50).contains(&n)
@@ -152,7 +117,7 @@ pub fn validate_settings(
         ));
     }
     if let Some(l) = llm {
-        l.validate("llm_config")?;
+        validate_llm(l, "llm_config")?;
     }
     Ok(())
 }
@@ -171,7 +136,7 @@ pub struct WorkspaceResponse {
     pub slug: String,
     pub description: Option<String>,
     pub backend: String,
-    pub llm_config: Option<LlmConfig>,
+    pub llm_config: Option<LlmOverride>,
     pub system_prompt: Option<String>,
     pub prompt_preset: Option<String>,
     pub top_n: i64,
@@ -194,10 +159,9 @@ impl WorkspaceResponse {
                 chat: format!("/api/v1/workspaces/{}/chat", r.id),
                 embed: format!("/api/v1/workspaces/{}/embed", r.id),
             },
-            llm_config: r
-                .llm_config
-                .as_deref()
-                .and_then(|s| serde_json::from_str(s).ok()),
+            // Only what passed validation is stored; a column edited by hand into
+            // something unreadable shows as no settings (asking names the field).
+            llm_config: stored_llm_config(r.llm_config.as_deref()).ok().flatten(),
             id: r.id,
             name: r.name,
             slug: r.slug,
@@ -233,7 +197,7 @@ pub struct ChatRequest {
     /// Answer only from documents of these types (`pdf`, `json`, `csv`).
     #[serde(default)]
     pub doc_types: Vec<String>,
-    pub llm_config: Option<LlmConfig>,
+    pub llm_config: Option<LlmOverride>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -242,8 +206,4 @@ pub struct ChatResponse {
     pub sources: Vec<AnswerSource>,
     pub thread_id: Option<String>,
     pub processing_time_ms: u64,
-}
-
-pub fn llm_to_json(llm: &LlmConfig) -> Value {
-    serde_json::to_value(llm).unwrap_or(Value::Null)
 }

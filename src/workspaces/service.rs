@@ -11,7 +11,7 @@ use crate::jobs::routes::JobResponse;
 use crate::jobs::{NewJob, enqueue};
 use crate::state::AppState;
 use crate::workspaces::model::{
-    ChatRequest, ChatResponse, CreateWorkspaceRequest, UpdateWorkspaceRequest, llm_to_json,
+    ChatRequest, ChatResponse, CreateWorkspaceRequest, UpdateWorkspaceRequest, validate_llm,
     validate_name, validate_settings,
 };
 use crate::workspaces::repo::{self, WorkspaceRow, new_workspace_row, slugify};
@@ -62,10 +62,7 @@ pub async fn create_or_reuse(
     let mut row = new_workspace_row(&principal.org_id, &name, backend.as_str());
     row.slug = slugify(&name);
     row.description = request.description;
-    row.llm_config = request
-        .llm_config
-        .as_ref()
-        .map(|l| llm_to_json(l).to_string());
+    row.llm_config = request.llm_config.as_ref().map(|l| l.to_json().to_string());
     row.system_prompt = request.system_prompt;
     row.prompt_preset = request.prompt_preset;
     row.top_n = i64::from(request.top_n.unwrap_or(4));
@@ -136,7 +133,7 @@ pub async fn update(
         row.description = Some(d);
     }
     if let Some(l) = request.llm_config {
-        row.llm_config = Some(llm_to_json(&l).to_string());
+        row.llm_config = Some(l.to_json().to_string());
     }
     if let Some(p) = request.system_prompt {
         row.system_prompt = Some(p);
@@ -226,7 +223,7 @@ pub async fn chat(
     request: ChatRequest,
 ) -> Result<ChatResponse, ApiError> {
     if let Some(l) = &request.llm_config {
-        l.validate("llm_config")?;
+        validate_llm(l, "llm_config")?;
     }
     for t in &request.doc_types {
         if !["pdf", "json", "csv"].contains(&t.as_str()) {
@@ -250,7 +247,7 @@ pub async fn chat(
         thread: thread.as_ref().and_then(|t| t.backend_ref.clone()),
         doc_types: request.doc_types,
         document_ids: request.document_ids,
-        llm_override: request.llm_config.as_ref().map(llm_to_json),
+        llm_override: request.llm_config.clone(),
     };
     let answer = state
         .backends

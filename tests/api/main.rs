@@ -29,3 +29,4 @@ mod tenancy;
 mod text_input;
 mod users;
 mod workspaces;
+mod workspaces_llm;

@@ -8,7 +8,6 @@ use reqwest::{Method, StatusCode, Url};
 use serde::Deserialize;
 use tokio::sync::Semaphore;
 
-use crate::breaker::{BreakerState, CircuitBreaker};
 use crate::config::ClientConfig;
 use crate::error::{Error, Idempotency, Result};
 use crate::transport::{Answer, Call, MultipartBody, Operation, Payload, Transport, ok_json};
@@ -16,6 +15,7 @@ use crate::types::{
     ChatRequest, ChatResponse, Document, EmbedOutcome, EmbeddingChanges, FileMove, FileUpload,
     MoveOutcome, NewThread, RawChat, RawTextUpload, Thread, Workspace, WorkspaceSettings,
 };
+use quire_resilience::{BreakerState, CircuitBreaker};
 
 /// A client for one AnythingLLM instance. Cheap to clone; clones share the
 /// connection pool and the circuit breaker.
@@ -72,7 +72,7 @@ impl Client {
                 transport: Transport {
                     http,
                     retry: config.retry,
-                    breaker: CircuitBreaker::new(config.breaker),
+                    breaker: CircuitBreaker::new("AnythingLLM", config.breaker),
                     max_response_bytes: config.max_response_bytes,
                 },
                 call_timeout: config.call_timeout,

@@ -1,5 +1,5 @@
 //! A typed client for the AnythingLLM developer REST API (`/api/v1`), with
-//! retries, a circuit breaker and metrics, and — behind the `test-double`
+//! retries and a circuit breaker (from `quire-resilience`), metrics, and — behind the `test-double`
 //! feature — an in-process HTTP imitation of that API for tests.
 //!
 //! The client follows what the server's handlers do rather than its Swagger
@@ -32,7 +32,6 @@
 //! # }
 //! ```
 
-mod breaker;
 mod client;
 mod config;
 mod error;
@@ -42,10 +41,12 @@ mod types;
 #[cfg(feature = "test-double")]
 pub mod testing;
 
-pub use breaker::{BreakerState, Clock, ManualClock, SystemClock};
+// The retry policy and breaker are quire-resilience's, re-exported so that
+// users of this crate configure them without a second dependency.
 pub use client::Client;
 pub use config::{ApiKey, BreakerConfig, ClientConfig, RetryPolicy};
 pub use error::{Error, Result};
+pub use quire_resilience::{BreakerState, Clock, ManualClock, SystemClock};
 pub use types::{
     ChatMode, ChatRequest, ChatResponse, Document, DocumentMetadata, EmbedOutcome,
     EmbeddingChanges, FileMove, FileUpload, MoveOutcome, NewThread, RawTextUpload, Source, Thread,

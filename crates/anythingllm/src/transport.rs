@@ -9,8 +9,8 @@ use reqwest::header::{CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use reqwest::{Method, StatusCode, Url};
 use serde::de::DeserializeOwned;
 
-use crate::breaker::CircuitBreaker;
-use crate::config::RetryPolicy;
+use quire_resilience::{CircuitBreaker, RetryPolicy};
+
 use crate::error::{Error, Idempotency, Result, excerpt};
 
 /// Names used as the `operation` label of the metrics and in logs.
@@ -238,7 +238,6 @@ impl Transport {
         decode: impl Fn(&Answer) -> Result<T>,
     ) -> Result<T> {
         let op = call.op.name();
-        let max_attempts = self.retry.max_attempts.max(1);
         let mut attempt: u32 = 0;
         let mut last_error: Option<Error> = None;
         loop {
@@ -282,7 +281,7 @@ impl Transport {
                 }
                 Err(error) => error,
             };
-            if !retryable || attempt >= max_attempts {
+            if !retryable || !self.retry.allows_another(attempt) {
                 if error.is_noteworthy() {
                     tracing::warn!(operation = op, attempt, error = %error, "AnythingLLM call failed");
                 } else {
@@ -292,13 +291,11 @@ impl Transport {
                 }
                 return Err(error);
             }
-            let mut delay = self.retry.backoff(attempt - 1);
-            if let Error::RateLimited {
-                retry_after: Some(after),
-            } = &error
-            {
-                delay = delay.max((*after).min(self.retry.max_delay));
-            }
+            let retry_after = match &error {
+                Error::RateLimited { retry_after } => *retry_after,
+                _ => None,
+            };
+            let delay = self.retry.delay(attempt - 1, retry_after);
             tracing::warn!(
                 operation = op,
                 attempt,
@@ -331,11 +328,10 @@ impl Transport {
             .get(LOCATION)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let retry_after = header_text(headers, RETRY_AFTER)
-            .trim()
-            .parse::<u64>()
-            .ok()
-            .map(Duration::from_secs);
+        let retry_after = quire_resilience::parse_retry_after(
+            &header_text(headers, RETRY_AFTER),
+            std::time::SystemTime::now(),
+        );
         let mut body = BytesMut::new();
         while let Some(chunk) = response.chunk().await.map_err(transport_failure)? {
             if body.len() + chunk.len() > self.max_response_bytes {

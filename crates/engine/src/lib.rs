@@ -10,9 +10,11 @@
 //!    over the stored chunks and [`WorkspaceIndex::rebuild_from`] when they
 //!    differ.
 //! 3. [`WorkspaceIndex::search`] returns [`Passage`]s; [`answer_extractive`]
-//!    quotes the sentences that answer the question, or [`answer_with_llm`]
-//!    has a model write the answer from them. Either way the [`Answer`] keeps
-//!    its [`Source`]s.
+//!    quotes the sentences that answer the question; or [`llm_prompt`] builds
+//!    the prompt for a model to write the answer from them and
+//!    [`generated_answer`] wraps the model's text. Either way the [`Answer`]
+//!    keeps its [`Source`]s. The engine has no HTTP client: the service sends
+//!    the prompt through `quire-llm`.
 //!
 //! ```
 //! use quire_engine::{ChunkConfig, WorkspaceIndex, answer_extractive, chunk_document};
@@ -35,7 +37,7 @@ mod answer;
 mod chunk;
 mod digest;
 mod index;
-mod llm;
+mod prompt;
 mod text;
 mod thread;
 
@@ -44,8 +46,7 @@ pub use answer::{
 };
 pub use chunk::{Chunk, ChunkConfig, ChunkConfigError, chunk_document, chunk_id};
 pub use index::{Fingerprint, INDEX_FORMAT, IndexError, IndexOptions, Passage, WorkspaceIndex};
-pub use llm::{
-    ApiKey, DEFAULT_SYSTEM_PROMPT, LlmClient, LlmConfig, LlmError, MAX_HISTORY_TURNS, Provider,
-    answer_with_llm, build_prompt,
+pub use prompt::{
+    DEFAULT_SYSTEM_PROMPT, LlmPrompt, MAX_HISTORY_TURNS, build_prompt, generated_answer, llm_prompt,
 };
 pub use thread::{Role, Turn};

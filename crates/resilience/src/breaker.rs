@@ -1,55 +1,45 @@
+//! A circuit breaker per endpoint: after `failure_threshold` consecutive failed
+//! attempts it opens and callers fail at once without sending anything, so a
+//! dead server costs them nothing but an error while it recovers. After
+//! `open_for` on the injected [`Clock`] it lets exactly one trial attempt
+//! through (half-open); the trial's success closes it, its failure opens it for
+//! another period. It counts attempts, not calls, because retries are load the
+//! failing server has to absorb. The clock is injected so tests move time
+//! forward instead of sleeping through the open period.
+
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::config::BreakerConfig;
+use crate::clock::{Clock, SystemClock, lock};
 
-/// A source of the current time, so that tests can move the breaker's clock
-/// forward instead of sleeping through the open period.
-pub trait Clock: Send + Sync + fmt::Debug {
-    fn now(&self) -> Instant;
+/// Circuit breaker settings.
+#[derive(Clone)]
+pub struct BreakerConfig {
+    /// Consecutive failed attempts that open the breaker.
+    pub failure_threshold: u32,
+    /// How long the breaker stays open before it lets one trial call through.
+    pub open_for: Duration,
+    /// Where the breaker reads the time; tests pass a [`crate::ManualClock`].
+    pub clock: Arc<dyn Clock>,
 }
 
-/// The real monotonic clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> Instant {
-        Instant::now()
+impl fmt::Debug for BreakerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BreakerConfig")
+            .field("failure_threshold", &self.failure_threshold)
+            .field("open_for", &self.open_for)
+            .finish_non_exhaustive()
     }
 }
 
-/// A clock that only moves when told to.
-#[derive(Debug)]
-pub struct ManualClock {
-    start: Instant,
-    elapsed: Mutex<Duration>,
-}
-
-impl ManualClock {
-    pub fn new() -> Self {
-        Self {
-            start: Instant::now(),
-            elapsed: Mutex::new(Duration::ZERO),
-        }
-    }
-
-    pub fn advance(&self, by: Duration) {
-        let mut elapsed = lock(&self.elapsed);
-        *elapsed = elapsed.saturating_add(by);
-    }
-}
-
-impl Default for ManualClock {
+impl Default for BreakerConfig {
     fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> Instant {
-        self.start + *lock(&self.elapsed)
+        Self {
+            failure_threshold: 5,
+            open_for: Duration::from_secs(60),
+            clock: Arc::new(SystemClock),
+        }
     }
 }
 
@@ -59,7 +49,7 @@ impl Clock for ManualClock {
 pub enum BreakerState {
     /// Calls flow.
     Closed,
-    /// Calls fail fast with [`crate::Error::CircuitOpen`].
+    /// Calls fail fast without sending anything.
     Open,
     /// The open period is over; the next call is a trial whose result closes or
     /// reopens the breaker.
@@ -89,32 +79,34 @@ enum Inner {
     HalfOpen { trial_in_flight: bool },
 }
 
-/// Counts consecutive failed attempts of one client and stops sending once the
-/// server looks down, so that a dead AnythingLLM costs callers nothing but an
-/// error while it recovers.
+/// Counts consecutive failed attempts against one endpoint and stops sending
+/// once the server looks down. `name` (the service or endpoint) is only for
+/// log lines.
 #[derive(Debug)]
-pub(crate) struct CircuitBreaker {
+pub struct CircuitBreaker {
+    name: String,
     config: BreakerConfig,
     inner: Mutex<Inner>,
 }
 
 /// The right to send one attempt. Dropping it unreported (a cancelled call)
 /// frees the trial slot so the breaker cannot stay half-open forever.
-pub(crate) struct Permit {
+pub struct Permit {
     breaker: Arc<CircuitBreaker>,
     trial: bool,
     reported: bool,
 }
 
 impl CircuitBreaker {
-    pub(crate) fn new(config: BreakerConfig) -> Arc<Self> {
+    pub fn new(name: impl Into<String>, config: BreakerConfig) -> Arc<Self> {
         Arc::new(Self {
+            name: name.into(),
             config,
             inner: Mutex::new(Inner::Closed { failures: 0 }),
         })
     }
 
-    pub(crate) fn state(&self) -> BreakerState {
+    pub fn state(&self) -> BreakerState {
         let now = self.config.clock.now();
         match *lock(&self.inner) {
             Inner::Closed { .. } => BreakerState::Closed,
@@ -125,7 +117,7 @@ impl CircuitBreaker {
     }
 
     /// `None` when the breaker is open or a trial call is already in flight.
-    pub(crate) fn try_acquire(self: &Arc<Self>) -> Option<Permit> {
+    pub fn try_acquire(self: &Arc<Self>) -> Option<Permit> {
         let now = self.config.clock.now();
         let mut inner = lock(&self.inner);
         let trial = match *inner {
@@ -165,7 +157,7 @@ impl CircuitBreaker {
         let mut inner = lock(&self.inner);
         if !failed {
             if !matches!(*inner, Inner::Closed { failures: 0 }) {
-                tracing::info!("AnythingLLM circuit breaker closed");
+                tracing::info!(service = %self.name, "circuit breaker closed");
             }
             *inner = Inner::Closed { failures: 0 };
             return;
@@ -174,14 +166,14 @@ impl CircuitBreaker {
             Inner::Closed { failures } => {
                 let failures = failures.saturating_add(1);
                 if failures >= self.config.failure_threshold {
-                    tracing::warn!(failures, "AnythingLLM circuit breaker opened");
+                    tracing::warn!(service = %self.name, failures, "circuit breaker opened");
                     *inner = Inner::Open { since: now };
                 } else {
                     *inner = Inner::Closed { failures };
                 }
             }
             Inner::HalfOpen { .. } if trial => {
-                tracing::warn!("AnythingLLM circuit breaker trial call failed; open again");
+                tracing::warn!(service = %self.name, "circuit breaker trial call failed; open again");
                 *inner = Inner::Open { since: now };
             }
             // A late answer of an attempt that started before the breaker
@@ -207,7 +199,10 @@ impl CircuitBreaker {
 }
 
 impl Permit {
-    pub(crate) fn report(mut self, failed: bool) {
+    /// Reports the attempt's outcome: `failed` when it says the server is
+    /// unhealthy (no connection, timeout, 5xx, 429). An answer that proves the
+    /// server is up, even a 4xx, is not a failure.
+    pub fn report(mut self, failed: bool) {
         self.reported = true;
         self.breaker.record(self.trial, failed);
     }
@@ -221,24 +216,20 @@ impl Drop for Permit {
     }
 }
 
-/// A poisoned lock only means another thread panicked while holding it; the
-/// breaker's state is a plain enum that is valid at every point.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ManualClock;
 
     fn breaker(clock: Arc<ManualClock>) -> Arc<CircuitBreaker> {
-        CircuitBreaker::new(BreakerConfig {
-            failure_threshold: 3,
-            open_for: Duration::from_secs(60),
-            clock,
-        })
+        CircuitBreaker::new(
+            "test",
+            BreakerConfig {
+                failure_threshold: 3,
+                open_for: Duration::from_secs(60),
+                clock,
+            },
+        )
     }
 
     fn fail(b: &Arc<CircuitBreaker>) {
