@@ -420,11 +420,8 @@ async fn an_anythingllm_workspace_mirrors_settings_documents_threads_and_deletio
     assert_eq!(handle.requests(endpoint::THREAD_CHAT), 1);
 
     let health: Value = app
-        .get("/api/v1/health/detailed")
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/api/v1/health/detailed", &org.admin_key)
+        .await;
     assert_eq!(
         health["checks"]["backend:anythingllm"]["status"], "ok",
         "{health}"
