@@ -21,6 +21,7 @@ pub mod ratelimit;
 pub mod state;
 pub mod storage;
 pub mod telemetry;
+pub mod text;
 pub mod time;
 pub mod users;
 pub mod workspaces;

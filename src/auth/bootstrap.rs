@@ -6,6 +6,7 @@
 //! `service_metadata`, inserted in the same transaction, makes this happen exactly once
 //! even when several instances start at the same moment on one PostgreSQL.
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::Path;
 
@@ -132,25 +133,55 @@ pub async fn first_start(db: &Db, settings: &Settings, addr: SocketAddr) -> anyh
         "first start: created an organisation, an admin user and an admin API key"
     );
     let stored = store_admin_key(&settings.data_dir, &path, &admin.api_key);
-    // Straight to the terminal, never through the logger.
+    if let Err(e) = &stored {
+        tracing::warn!(error = %e, path = %path.display(), "could not save the admin API key");
+    }
+    // Straight to the terminal, never through the logger; and only to a terminal: a
+    // service manager or container runtime keeps stdout in a log, where the key would
+    // outlive the moment it is shown.
+    if std::io::stdout().is_terminal() {
+        print_admin_key_banner(&admin.api_key, &path, stored.is_ok(), addr);
+    } else {
+        print_admin_key_location(&path, stored.is_ok());
+    }
+    Ok(())
+}
+
+fn print_admin_key_banner(key: &str, path: &Path, stored: bool, addr: SocketAddr) {
     println!();
     println!(
         "  First start: created organisation \"{FIRST_ORG_NAME}\" and admin {FIRST_ADMIN_EMAIL}."
     );
     println!("  Admin API key (shown once):");
     println!();
-    println!("    {}", admin.api_key);
+    println!("    {key}");
     println!();
-    match stored {
-        Ok(()) => println!("  Also saved, readable only by you, in {}", path.display()),
-        Err(e) => {
-            tracing::warn!(error = %e, path = %path.display(), "could not save the admin API key");
-            println!("  Could not save it to {}: copy it now.", path.display());
-        }
+    if stored {
+        println!("  Also saved, readable only by you, in {}", path.display());
+    } else {
+        println!("  Could not save it to {}: copy it now.", path.display());
     }
     println!("  Try: curl -H 'Authorization: Bearer <key>' http://{addr}/api/v1/auth/me");
     println!();
-    Ok(())
+}
+
+/// Off a terminal: where the key is and how to read it, never the key.
+fn print_admin_key_location(path: &Path, stored: bool) {
+    println!(
+        "  First start: created organisation \"{FIRST_ORG_NAME}\" and admin {FIRST_ADMIN_EMAIL}."
+    );
+    if stored {
+        println!(
+            "  Admin API key: not shown (output is not a terminal); read it with: cat {}",
+            path.display()
+        );
+    } else {
+        println!(
+            "  Admin API key: not shown (output is not a terminal) and could not be saved to {}; \
+             create one on this machine with: quire admin create-api-key --name admin --role admin",
+            path.display()
+        );
+    }
 }
 
 fn store_admin_key(dir: &Path, path: &Path, key: &str) -> std::io::Result<()> {

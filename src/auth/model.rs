@@ -112,19 +112,10 @@ pub fn parse_email(field: &str, raw: &str) -> Result<String, ApiError> {
     }
 }
 
-/// A trimmed, non-empty name of at most [`MAX_NAME_CHARS`] characters.
+/// A trimmed, non-empty name of at most [`MAX_NAME_CHARS`] characters (the rules of
+/// [`crate::text::parse_name`]).
 pub fn parse_name(field: &str, raw: &str) -> Result<String, ApiError> {
-    let name = raw.trim();
-    if name.is_empty() {
-        return Err(ApiError::invalid_field(field, "must not be empty"));
-    }
-    if name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
-        return Err(ApiError::invalid_field(
-            field,
-            format!("must be at most {MAX_NAME_CHARS} characters without control characters"),
-        ));
-    }
-    Ok(name.to_owned())
+    crate::text::parse_name(field, raw, MAX_NAME_CHARS)
 }
 
 #[cfg(test)]

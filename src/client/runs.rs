@@ -383,6 +383,16 @@ struct Delta {
     confidence_delta: Option<f64>,
     #[serde(default)]
     answer_changed: bool,
+    /// Whether it passed in the second run (`None` when it is not in it).
+    #[serde(default)]
+    after_success: Option<bool>,
+}
+
+impl Delta {
+    /// In both runs, so there are two answers to compare.
+    fn in_both_runs(&self) -> bool {
+        self.change != "added" && self.change != "removed"
+    }
 }
 
 pub async fn compare(ctx: &Context, before: &str, after: &str) -> ClientResult<i32> {
@@ -409,7 +419,12 @@ pub async fn compare(ctx: &Context, before: &str, after: &str) -> ClientResult<i
                 d.confidence_delta
                     .map(|c| format!("{c:+.2}"))
                     .unwrap_or_default(),
-                if d.answer_changed { "yes" } else { "no" }.to_owned(),
+                match (d.in_both_runs(), d.answer_changed) {
+                    (false, _) => "-",
+                    (true, true) => "yes",
+                    (true, false) => "no",
+                }
+                .to_owned(),
             ]
         })
         .collect();
@@ -447,14 +462,30 @@ pub async fn compare(ctx: &Context, before: &str, after: &str) -> ClientResult<i
         rate("pass_rate_before"),
         rate("pass_rate_after"),
     );
+    // Bad news is what a CI gate should stop on: a question that went from pass to fail,
+    // a question added in the second run that fails, or a lower pass rate.
     let regressions = comparison
         .per_question
         .iter()
         .filter(|d| d.change == "pass_to_fail")
         .count() as u64;
-    Ok(if regressions.max(count("pass_to_fail")) > 0 {
-        1
-    } else {
-        0
-    })
+    let new_failures = comparison
+        .per_question
+        .iter()
+        .filter(|d| d.change == "added" && d.after_success == Some(false))
+        .count();
+    let rate_fell = match (
+        t["pass_rate_before"].as_f64(),
+        t["pass_rate_after"].as_f64(),
+    ) {
+        (Some(before), Some(after)) => after < before,
+        _ => false,
+    };
+    Ok(
+        if regressions.max(count("pass_to_fail")) > 0 || new_failures > 0 || rate_fell {
+            1
+        } else {
+            0
+        },
+    )
 }

@@ -23,7 +23,9 @@ const REDOC_JS: &[u8] = include_bytes!("../../assets/redoc/redoc.standalone.js")
         description = "Self-hosted document intelligence: ingest document bundles, manage LLM workspaces, run scored question sets.",
         license(name = "MIT OR Apache-2.0")
     ),
-    servers((url = "/api/v1", description = "this server")),
+    // The paths carry their full `/api/v1/...` (handlers are not nested), so the server is
+    // the site root: clients append each path to it.
+    servers((url = "/", description = "this server")),
     modifiers(&SecuritySchemes),
     tags(
         (name = "health", description = "Liveness, dependency health, metrics"),

@@ -10,6 +10,8 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::auth::{Principal, Role};
+use crate::error::ApiError;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -42,19 +44,31 @@ async fn liveness(State(state): State<AppState>) -> Json<LivenessResponse> {
 pub struct DetailedHealthResponse {
     /// `ok`, `degraded` (an optional dependency is down) or `down` (a required one is).
     status: String,
-    version: &'static str,
-    uptime_seconds: u64,
-    /// One entry per dependency: `status`, `latency_ms`, and what it is.
+    /// Only for an authenticated admin.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<&'static str>,
+    /// Only for an authenticated admin.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    uptime_seconds: Option<u64>,
+    /// One entry per dependency with its `status`; for an authenticated admin also
+    /// `latency_ms` and what it is (kind, breaker state, ...).
     #[schema(value_type = Object)]
     checks: Map<String, Value>,
 }
 
 /// Dependency health: database round trip, storage, and the optional Redis and backends.
-/// `503` when a required dependency (database, storage) is down.
+/// `503` when a required dependency (database, storage) is down. Public, because
+/// readiness probes call it without credentials; so it tells an anonymous caller only
+/// each dependency's status, and an admin (API key or JWT) the details too (kinds,
+/// latencies, versions, where things live).
 #[utoipa::path(get, path = "/api/v1/health/detailed", tag = "health",
     responses((status = 200, body = DetailedHealthResponse),
               (status = 503, body = DetailedHealthResponse)))]
-async fn detailed_health(State(state): State<AppState>) -> impl IntoResponse {
+async fn detailed_health(
+    State(state): State<AppState>,
+    caller: Result<Principal, ApiError>,
+) -> impl IntoResponse {
+    let full = caller.is_ok_and(|p| p.require(Role::Admin).is_ok());
     let mut checks = Map::new();
     let mut required_down = false;
     let mut optional_down = false;
@@ -104,12 +118,18 @@ async fn detailed_health(State(state): State<AppState>) -> impl IntoResponse {
     } else {
         StatusCode::OK
     };
+    if !full {
+        for check in checks.values_mut() {
+            let status = check.get("status").cloned().unwrap_or(Value::Null);
+            *check = json!({ "status": status });
+        }
+    }
     (
         code,
         Json(DetailedHealthResponse {
             status: status.to_owned(),
-            version: env!("CARGO_PKG_VERSION"),
-            uptime_seconds: state.started_at.elapsed().as_secs(),
+            version: full.then_some(env!("CARGO_PKG_VERSION")),
+            uptime_seconds: full.then(|| state.started_at.elapsed().as_secs()),
             checks,
         }),
     )

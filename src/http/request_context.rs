@@ -242,11 +242,14 @@ where
     record_request(&method, endpoint, status, elapsed);
     span.record("http.status", status);
     span.in_scope(|| {
-        tracing::info!(
-            latency_ms = elapsed.as_secs_f64() * 1000.0,
-            status,
-            "request finished"
-        );
+        let latency_ms = elapsed.as_secs_f64() * 1000.0;
+        // A timeout or a server error is something an operator should see at WARN
+        // (a 500's cause is logged where it happened; this line ties it to the request).
+        if status >= 500 {
+            tracing::warn!(latency_ms, status, "request finished");
+        } else {
+            tracing::info!(latency_ms, status, "request finished");
+        }
     });
     add_security_headers(response.headers_mut(), is_docs);
     // The id's own buffer becomes the header: no copy.

@@ -44,6 +44,7 @@ pub fn with_http_stack(
         routes: RateLimitedRoutes {
             router: routes,
             state: rate_limit,
+            max_body: settings.max_request_body_size.0,
         },
         body_limit: DefaultBodyLimit::max(settings.max_request_body_size.0 as usize),
         cors: (!settings.allowed_origins.0.is_empty())
@@ -59,6 +60,23 @@ pub fn with_http_stack(
 pub struct RateLimitedRoutes {
     router: Router,
     state: Option<AppState>,
+    /// `MAX_REQUEST_BODY_SIZE`, for refusing a declared length at once.
+    max_body: u64,
+}
+
+/// A body declared longer than the limit is refused before anything waits for it: the
+/// body limit alone only notices once that many bytes have arrived, so a client that
+/// declares `Content-Length: 99999999999` and sends nothing held a request slot until
+/// the timeout. Uploads have their own, larger limit, checked by their handler.
+fn declared_length_too_large(req: &axum::extract::Request, max_body: u64) -> bool {
+    if req.uri().path().ends_with("/documents/upload") {
+        return false;
+    }
+    req.headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .is_some_and(|declared| declared > max_body)
 }
 
 type BoxedAnswer =
@@ -79,6 +97,16 @@ impl Service<axum::extract::Request> for RateLimitedRoutes {
 
     fn call(&mut self, req: axum::extract::Request) -> Self::Future {
         use futures::future::Either::{Left, Right};
+        if declared_length_too_large(&req, self.max_body) {
+            let limit = self.max_body;
+            return Right(Box::pin(async move {
+                Ok(axum::response::IntoResponse::into_response(
+                    crate::error::ApiError::PayloadTooLarge(format!(
+                        "the request body is declared larger than the limit of {limit} bytes"
+                    )),
+                ))
+            }));
+        }
         let state = match &self.state {
             Some(state) if is_limited(state, &req) => state.clone(),
             _ => return Left(self.router.call(req)),

@@ -66,14 +66,7 @@ pub struct ParsedSet {
 
 impl QuestionSetRequest {
     pub fn into_parsed(self) -> Result<ParsedSet, ApiError> {
-        let name = self.name.trim();
-        if name.is_empty() || name.chars().count() > 255 {
-            return Err(ApiError::invalid_field(
-                "name",
-                "must be 1 to 255 characters",
-            ));
-        }
-        let name = name.to_owned();
+        let name = crate::text::parse_name("name", &self.name, 255)?;
         let set = match (self.questions, self.format, self.content) {
             (Some(questions), None, None) => inline_set(questions)?,
             (None, Some(format), Some(content)) => parse_file(format, &content)?,

@@ -121,14 +121,7 @@ pub struct UpdateWorkspaceRequest {
 }
 
 pub fn validate_name(name: &str) -> Result<String, ApiError> {
-    let trimmed = name.trim();
-    if trimmed.is_empty() || trimmed.chars().count() > 255 {
-        return Err(ApiError::invalid_field(
-            "name",
-            "must be 1 to 255 characters",
-        ));
-    }
-    Ok(trimmed.to_owned())
+    crate::text::parse_name("name", name, 255)
 }
 
 pub fn validate_settings(

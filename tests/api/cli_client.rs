@@ -618,6 +618,56 @@ async fn compare_exits_1_and_lists_a_question_that_went_from_pass_to_fail() {
     assert!(run.stdout.contains("1 pass→fail"), "{}", run.stdout);
 }
 
+/// A question added in the second run that fails is bad news even though nothing went
+/// from pass to fail: the pass rate fell (100 % → 87.5 %). Added questions are reported
+/// as added, with no answer to compare.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compare_exits_1_when_an_added_question_fails_and_reports_it_as_added() {
+    let c = Client::start().await;
+    let first = sample_run(&c, SAMPLE_YAML, &[]).await;
+    first.assert_code(0);
+    let dir = tempfile::tempdir().unwrap();
+    let grown = dir.path().join("grown.json");
+    let mut set: Value = serde_json::from_str(
+        &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(SAMPLE_JSON)).unwrap(),
+    )
+    .unwrap();
+    set["questions"].as_array_mut().unwrap().push(json!({
+        "id": "penalty",
+        "text": "What is the penalty for late delivery?",
+        "expected_fragments": ["a fragment no document contains: zq-404"]
+    }));
+    std::fs::write(&grown, set.to_string()).unwrap();
+    let grown = grown.display().to_string();
+    let second = c
+        .quire(&[
+            "ask",
+            "--workspace",
+            "procurement",
+            "--questions",
+            &grown,
+            "--threshold",
+            "0.5",
+        ])
+        .await;
+    let run = c
+        .quire(&[
+            "compare",
+            &job_id_of(&first.stdout),
+            &job_id_of(&second.stdout),
+        ])
+        .await;
+    run.assert_code(1);
+    let row = line_of(&run.stdout, "penalty");
+    assert!(row.contains("added"), "{row}");
+    assert!(
+        !row.contains(" no"),
+        "an added question has no earlier answer: {row}"
+    );
+    assert!(run.stdout.contains("0 pass→fail"), "{}", run.stdout);
+    assert!(run.stdout.contains("1 added"), "{}", run.stdout);
+}
+
 // ---- The client side of question runs, against a stand-in that speaks the contract. ----
 
 /// A stand-in for the question-run endpoints as the contract of issue 7 describes them:

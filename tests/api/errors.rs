@@ -210,3 +210,52 @@ async fn cors_allows_only_configured_origins() {
         .unwrap();
     assert!(!other.headers().contains_key("access-control-allow-origin"));
 }
+
+/// Sends request headers that declare a body of `declared` bytes and no body, and returns
+/// the status line of the answer, or `None` when none came within five seconds (the body
+/// limit alone waited for the body until the request timeout).
+async fn status_for_a_declared_length(app: &TestApp, path: &str, declared: u64) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(app.address).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+         Content-Length: {declared}\r\n\r\n",
+        app.address
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = vec![0u8; 4096];
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut answer)).await;
+    match read {
+        Ok(Ok(n)) if n > 0 => String::from_utf8_lossy(&answer[..n])
+            .lines()
+            .next()
+            .map(str::to_owned),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn a_declared_length_over_the_limit_is_refused_at_once_with_413_even_unauthenticated() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    for (path, declared) in [
+        ("/api/v1/auth/login", 99_999_999_999u64),
+        ("/api/v1/workspaces", 3_000_000),
+    ] {
+        let status = status_for_a_declared_length(&app, path, declared).await;
+        assert_eq!(
+            status.as_deref(),
+            Some("HTTP/1.1 413 Payload Too Large"),
+            "{path} with Content-Length {declared}"
+        );
+    }
+    // The envelope, as for every error.
+    let response = app
+        .client
+        .post(app.url("/api/v1/auth/login"))
+        .header("content-type", "application/json")
+        .body(vec![b' '; 3_000_000])
+        .send()
+        .await
+        .unwrap();
+    assert_error_envelope(response, 413, "payload_too_large").await;
+}

@@ -8,8 +8,10 @@ use crate::on_both_databases;
 on_both_databases!(
     liveness_reports_ok_with_version_and_uptime,
     detailed_health_reports_the_database_and_storage,
+    anonymous_detailed_health_shows_only_each_dependency_status,
     metrics_count_requests_by_route_template_not_raw_path,
     openapi_document_is_valid_openapi_3_1_with_our_routes,
+    try_it_out_calls_the_url_of_the_route_not_the_prefix_twice,
     docs_pages_are_served_from_local_assets,
     every_response_carries_a_request_id_and_keeps_a_sane_incoming_one,
     security_headers_are_set_on_api_answers,
@@ -28,10 +30,21 @@ async fn liveness_reports_ok_with_version_and_uptime(app: TestApp) {
 }
 
 async fn detailed_health_reports_the_database_and_storage(app: TestApp) {
-    let response = app.get("/api/v1/health/detailed").await;
+    // An admin sees the details.
+    let org = app.create_org("Ops").await;
+    let response = app
+        .authed(
+            reqwest::Method::GET,
+            "/api/v1/health/detailed",
+            &org.admin_key,
+        )
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["status"], "ok", "{body}");
+    assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
     let db = &body["checks"]["database"];
     assert_eq!(db["status"], "ok");
     let expected_kind = match app.backend {
@@ -41,6 +54,26 @@ async fn detailed_health_reports_the_database_and_storage(app: TestApp) {
     assert_eq!(db["kind"], expected_kind);
     assert!(db["latency_ms"].as_f64().is_some());
     assert_eq!(body["checks"]["storage"]["status"], "ok");
+}
+
+/// Readiness probes call it without credentials: they get each dependency's status and
+/// nothing about where things live or what runs (the embedded engine's index path, the
+/// database kind, the version).
+async fn anonymous_detailed_health_shows_only_each_dependency_status(app: TestApp) {
+    let response = app.get("/api/v1/health/detailed").await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "ok", "{body}");
+    assert!(body.get("version").is_none(), "{body}");
+    let checks = body["checks"].as_object().unwrap();
+    assert!(checks.contains_key("database") && checks.contains_key("storage"));
+    for (name, check) in checks {
+        let keys: Vec<&String> = check.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["status"], "{name}: {check}");
+    }
+    let text = body.to_string();
+    let data_dir = app.data_path().display().to_string();
+    assert!(!text.contains(&data_dir), "{text}");
 }
 
 async fn metrics_count_requests_by_route_template_not_raw_path(app: TestApp) {
@@ -86,6 +119,27 @@ async fn metrics_count_requests_by_route_template_not_raw_path(app: TestApp) {
             !text.contains(raw),
             "raw paths must not become labels: {raw}"
         );
+    }
+}
+
+/// Swagger UI's "Try it out" (and every generated client) resolves the document's server
+/// URL against the document's own address and appends the operation's path. The paths
+/// already carry `/api/v1`, so a server URL of `/api/v1` sent `/api/v1/api/v1/health`.
+async fn try_it_out_calls_the_url_of_the_route_not_the_prefix_twice(app: TestApp) {
+    let doc_url = reqwest::Url::parse(&app.url("/openapi.json")).unwrap();
+    let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
+    let servers = doc["servers"].as_array().cloned().unwrap_or_default();
+    assert!(!servers.is_empty(), "the document names its server");
+    for server in servers {
+        let base = doc_url.join(server["url"].as_str().unwrap()).unwrap();
+        let url = format!(
+            "{}{}",
+            base.as_str().trim_end_matches('/'),
+            "/api/v1/health"
+        );
+        assert_eq!(url, app.url("/api/v1/health"));
+        let response = app.client.get(&url).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{url}");
     }
 }
 

@@ -27,5 +27,6 @@ mod sample;
 mod serve;
 mod storage;
 mod tenancy;
+mod text_input;
 mod users;
 mod workspaces;

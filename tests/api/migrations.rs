@@ -17,7 +17,14 @@ fn statements(sql: &str) -> Vec<String> {
         .join(" ");
     without_comments
         .split(';')
-        .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
+        .map(|s| {
+            // Line breaks inside parentheses are layout, not meaning.
+            s.split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .replace("( ", "(")
+                .replace(" )", ")")
+        })
         .filter(|s| !s.is_empty())
         .collect()
 }

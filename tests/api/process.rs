@@ -21,7 +21,26 @@ impl ServeProcess {
     /// extra environment variables, and returns once `/api/v1/health` answers.
     pub fn start(data_dir: &Path, env: &[(&str, &str)]) -> ServeProcess {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_quire"));
-        cmd.arg("serve")
+        cmd.arg("serve");
+        Self::spawn(cmd, data_dir, env)
+    }
+
+    /// Like [`ServeProcess::start`], with stdout on a pseudo-terminal (util-linux
+    /// `script`), as when an operator starts it by hand.
+    pub fn start_on_terminal(data_dir: &Path, env: &[(&str, &str)]) -> ServeProcess {
+        let mut cmd = Command::new("script");
+        // -q: no "Script started" lines; -f: flush at once; -e: its exit status is the
+        // command's; -c: the command; /dev/null: no typescript file.
+        cmd.args([
+            "-qfec",
+            &format!("exec '{}' serve", env!("CARGO_BIN_EXE_quire")),
+            "/dev/null",
+        ]);
+        Self::spawn(cmd, data_dir, env)
+    }
+
+    fn spawn(mut cmd: Command, data_dir: &Path, env: &[(&str, &str)]) -> ServeProcess {
+        cmd
             // No .env of the developer's: run where there is none.
             .current_dir(data_dir)
             .env_clear()

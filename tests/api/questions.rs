@@ -22,6 +22,7 @@ on_both_databases!(flags = ["--rate-limit-enabled=false"];
     a_question_about_csv_documents_is_answered_only_from_csv_documents,
     results_page_in_question_order_and_filter_by_success,
     a_csv_export_shows_a_formula_question_as_text_and_the_xlsx_export_has_no_formula,
+    the_csv_export_names_its_columns_and_values_as_the_json_results_do,
     comparing_two_runs_reports_their_flips_and_a_new_run_reports_flips_against_the_baseline,
     a_run_needs_exactly_one_source_of_questions_and_bounded_settings,
     a_resumed_run_asks_only_the_questions_without_a_result,
@@ -337,6 +338,55 @@ async fn results_page_in_question_order_and_filter_by_success(app: TestApp) {
     let passed = results(&app, key, &id, "?success=true&limit=2").await;
     assert_eq!(passed["total"], 4);
     assert_eq!(passed["items"].as_array().unwrap().len(), 2);
+}
+
+/// One set of names for JSON, CSV and XLSX: each export column is a field of the JSON
+/// result with the same value (the JSON said `confidence_score`, the CSV `confidence`).
+async fn the_csv_export_names_its_columns_and_values_as_the_json_results_do(app: TestApp) {
+    let org = app.create_org("Acme").await;
+    let key = &org.admin_key;
+    let ws = crate::documents::create_workspace(&app, &org, "Empty").await;
+    let id = execute(
+        &app,
+        key,
+        json!({ "workspace_id": ws, "questions": [ {"id": "q", "text": "Anything?", "expected_fragments": ["x"]} ] }),
+    )
+    .await;
+    assert_eq!(finished_run(&app, key, &id).await["status"], "succeeded");
+    let json_results = results(&app, key, &id, "").await;
+    let item = &json_results["items"][0];
+    let text = app
+        .authed(
+            Method::GET,
+            &format!("/api/v1/questions/jobs/{id}/results?format=csv"),
+            key,
+        )
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let rows = csv_rows(&text);
+    for (col, name) in rows[0].iter().enumerate() {
+        assert!(
+            item.get(name).is_some(),
+            "CSV column {name:?} is not a field of the JSON result {item}"
+        );
+        let cell = &rows[1][col];
+        match &item[name] {
+            Value::Number(n) => {
+                let csv_value: f64 = cell.parse().unwrap();
+                assert!(
+                    (csv_value - n.as_f64().unwrap()).abs() < 1e-3,
+                    "{name}: {cell} vs {n}"
+                );
+            }
+            Value::String(s) => assert_eq!(cell, s, "{name}"),
+            Value::Bool(b) => assert_eq!(cell, &b.to_string(), "{name}"),
+            _ => {}
+        }
+    }
 }
 
 const HYPERLINK: &str = r#"=HYPERLINK("http://x","y")"#;

@@ -553,11 +553,8 @@ async fn an_abort_reply_is_a_failure_not_an_answer_and_an_open_breaker_is_report
         "{body}"
     );
     let health: Value = app
-        .get("/api/v1/health/detailed")
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/api/v1/health/detailed", &org.admin_key)
+        .await;
     assert_eq!(
         health["checks"]["backend:anythingllm"]["breaker"], "open",
         "{health}"

@@ -25,16 +25,17 @@ pub struct ResultRow {
     pub error: Option<String>,
 }
 
-/// The export header, in column order.
+/// The export header, in column order: the names (and units) of the results API's JSON,
+/// so a column means the same in JSON, CSV and XLSX.
 pub const EXPORT_COLUMNS: [&str; 10] = [
     "question_id",
     "question",
     "response",
-    "confidence",
+    "confidence_score",
     "success",
     "fragments_found",
     "fragments_missing",
-    "processing_time_ms",
+    "processing_time",
     "sources",
     "error",
 ];
@@ -71,6 +72,11 @@ fn format_confidence(c: f64) -> String {
     format!("{rounded}")
 }
 
+/// The results JSON gives processing time in seconds; so do the exports.
+fn processing_seconds(ms: u64) -> f64 {
+    ms as f64 / 1000.0
+}
+
 fn found_cell(found: &[FragmentMatch]) -> String {
     found
         .iter()
@@ -89,7 +95,7 @@ fn text_cells(row: &ResultRow) -> [String; 10] {
         row.success.to_string(),
         found_cell(&row.fragments_found),
         row.fragments_missing.join(LIST_SEPARATOR),
-        row.processing_time_ms.to_string(),
+        format!("{}", processing_seconds(row.processing_time_ms)),
         row.sources.join(LIST_SEPARATOR),
         row.error.clone().unwrap_or_default(),
     ]
@@ -165,15 +171,18 @@ pub fn to_xlsx(results: &[ResultRow]) -> Result<Vec<u8>, ExportError> {
         let cells = text_cells(row);
         for (col, cell) in (0u16..).zip(cells.iter()) {
             match EXPORT_COLUMNS[usize::from(col)] {
-                "confidence" => {
+                "confidence_score" => {
                     sheet.write_number(row_index, col, row.confidence)?;
                 }
                 "success" => {
                     sheet.write_boolean(row_index, col, row.success)?;
                 }
-                "processing_time_ms" => {
-                    // Milliseconds fit an f64 exactly far beyond any run.
-                    sheet.write_number(row_index, col, row.processing_time_ms as f64)?;
+                "processing_time" => {
+                    sheet.write_number(
+                        row_index,
+                        col,
+                        processing_seconds(row.processing_time_ms),
+                    )?;
                 }
                 _ => {
                     if !cell.is_empty() {

@@ -84,7 +84,7 @@ fn a_csv_export_has_the_documented_header_and_cells() {
     assert_eq!(rows[1][4], "false");
     assert_eq!(rows[1][5], "Delaware (normalised)");
     assert_eq!(rows[1][6], "arbitration | New York");
-    assert_eq!(rows[1][7], "1234");
+    assert_eq!(rows[1][7], "1.234");
     assert_eq!(rows[1][8], "contract.pdf");
     assert_eq!(rows[1][9], "backend timed out");
 }
@@ -126,7 +126,7 @@ fn an_xlsx_export_keeps_numbers_and_booleans_typed() {
     assert_eq!(header, EXPORT_COLUMNS);
     assert_eq!(values.get_value((1, 3)), Some(&Data::Float(2.0 / 3.0)));
     assert_eq!(values.get_value((1, 4)), Some(&Data::Bool(false)));
-    assert_eq!(values.get_value((1, 7)), Some(&Data::Float(1234.0)));
+    assert_eq!(values.get_value((1, 7)), Some(&Data::Float(1.234)));
     assert_eq!(
         values.get_value((1, 6)),
         Some(&Data::String("arbitration | New York".into()))
