@@ -236,28 +236,10 @@ pub struct SourceFields {
     pub metadata: Option<serde_json::Value>,
 }
 
-/// A title: not blank, at most [`MAX_TITLE_CHARS`], no control characters.
+/// A title: the rule for every name (`crate::text::parse_name`: not blank, at most
+/// [`MAX_TITLE_CHARS`], no control characters or direction overrides).
 pub fn parse_title(title: &str) -> Result<String, crate::error::ApiError> {
-    let trimmed = title.trim();
-    if trimmed.is_empty() {
-        return Err(crate::error::ApiError::invalid_field(
-            "title",
-            "must not be empty",
-        ));
-    }
-    if trimmed.chars().count() > MAX_TITLE_CHARS {
-        return Err(crate::error::ApiError::invalid_field(
-            "title",
-            format!("must be at most {MAX_TITLE_CHARS} characters"),
-        ));
-    }
-    if trimmed.chars().any(char::is_control) {
-        return Err(crate::error::ApiError::invalid_field(
-            "title",
-            "must not contain control characters",
-        ));
-    }
-    Ok(trimmed.to_owned())
+    crate::text::parse_name("title", title, MAX_TITLE_CHARS)
 }
 
 /// A source type given through the API (`upload` is not: uploads make those).
@@ -333,6 +315,7 @@ mod tests {
         );
         assert!(parse_title("   ").is_err());
         assert!(parse_title("a\u{7}b").is_err());
+        assert!(parse_title("evil\u{202E}fdp").is_err());
         assert!(parse_title(&"x".repeat(MAX_TITLE_CHARS + 1)).is_err());
     }
 
