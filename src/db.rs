@@ -90,6 +90,17 @@ impl Db {
         Ok(())
     }
 
+    /// Applies pending migrations up to and including `version` (tests of a migration
+    /// prepare a database in the state before it).
+    pub async fn migrate_to(&self, version: i64) -> anyhow::Result<()> {
+        let migrator = match self.kind {
+            DbKind::Sqlite => &SQLITE_MIGRATIONS,
+            DbKind::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator.run_to(version, &self.pool).await?;
+        Ok(())
+    }
+
     /// Versions of the migrations applied so far, oldest first.
     pub async fn applied_migrations(&self) -> anyhow::Result<Vec<i64>> {
         let rows: Vec<(i64,)> =

@@ -2,7 +2,9 @@
 //! `object_store`, with one key layout for both.
 //!
 //! Key layout: `orgs/{org}/uploads/{upload_job}/bundle` for an uploaded bundle and
-//! `orgs/{org}/uploads/{upload_job}/documents/{document}` for each accepted file.
+//! `orgs/{org}/uploads/{upload_job}/documents/{document}` for each accepted file;
+//! `orgs/{org}/documents/{document}/{version}` for the content of a document given
+//! through the API (a new version per update, so a reader never sees half of one).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -53,6 +55,10 @@ pub fn bundle_key(org_id: &str, upload_job_id: &str) -> String {
 
 pub fn document_key(org_id: &str, upload_job_id: &str, document_id: &str) -> String {
     format!("orgs/{org_id}/uploads/{upload_job_id}/documents/{document_id}")
+}
+
+pub fn library_document_key(org_id: &str, document_id: &str, version: &str) -> String {
+    format!("orgs/{org_id}/documents/{document_id}/{version}")
 }
 
 impl Storage {

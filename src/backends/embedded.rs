@@ -312,8 +312,9 @@ async fn current_generation(pool: &AnyPool, workspace_id: &str) -> Result<i64, B
     Ok(row.map(|(g,)| g).unwrap_or(0))
 }
 
-/// Replaces a document's chunks and bumps the workspace's generation, in one
-/// transaction, so no instance ever sees half a document.
+/// Replaces a document's chunks in one workspace and bumps the workspace's generation,
+/// in one transaction, so no instance ever sees half a document. A document may be in
+/// several workspaces, so a row's id is the chunk's id within the workspace's.
 async fn replace_document_chunks(
     pool: &AnyPool,
     ws: &WorkspaceRow,
@@ -321,9 +322,10 @@ async fn replace_document_chunks(
     chunks: &[Chunk],
 ) -> Result<(), BackendError> {
     let mut tx = pool.begin().await?;
-    sqlx::query("DELETE FROM chunks WHERE document_id = $1 AND org_id = $2")
+    sqlx::query("DELETE FROM chunks WHERE document_id = $1 AND org_id = $2 AND workspace_id = $3")
         .bind(document_id)
         .bind(&ws.org_id)
+        .bind(&ws.id)
         .execute(&mut *tx)
         .await?;
     for c in chunks {
@@ -331,7 +333,7 @@ async fn replace_document_chunks(
             "INSERT INTO chunks (id, org_id, workspace_id, document_id, doc_type, page_number, ordinal, \
              start_offset, end_offset, text) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
-        .bind(&c.id)
+        .bind(format!("{}:{}", ws.id, c.id))
         .bind(&ws.org_id)
         .bind(&ws.id)
         .bind(&c.document_id)

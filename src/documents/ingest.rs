@@ -2,8 +2,9 @@
 //! originals and their text, and report a verdict per entry.
 //!
 //! Idempotent: document ids derive from (upload job, entry path), originals are written
-//! to deterministic keys, and rows are inserted with `ON CONFLICT DO NOTHING`, so a
-//! re-run after a crash finishes the remaining entries without duplicating anything.
+//! to deterministic keys, and rows are inserted with `ON CONFLICT DO NOTHING` (each
+//! accepted entry through `service::create_document`, the one way a document is born),
+//! so a re-run after a crash finishes the remaining entries without duplicating anything.
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::ControlFlow;
@@ -17,10 +18,9 @@ use tokio_util::sync::CancellationToken;
 use utoipa::ToSchema;
 
 use crate::config::{PdfTextEngine, Settings};
-use crate::documents::repo::{self, DocumentRow};
+use crate::documents::repo;
+use crate::documents::service::{DocumentSource, NewDocument, create_document};
 use crate::state::AppState;
-use crate::storage::document_key;
-use crate::time::now_ms;
 
 pub const UPLOAD_JOB_TYPE: &str = "document.upload";
 
@@ -269,53 +269,45 @@ async fn record_entry(
         outcome.reason = Some("duplicate".into());
         outcome.message = Some(format!(
             "the workspace already holds this content as {}",
-            first.archive_path
+            first.archive_path.as_deref().unwrap_or(&first.title)
         ));
         outcome.document_id = Some(first.id);
         return Ok(outcome);
     }
 
     let document_id = document_id_for(&ctx.job_id, &entry.path);
-    let storage_key = document_key(org, &ctx.upload_id, &document_id);
-    ctx.state
-        .storage
-        .put_bytes(&storage_key, Bytes::from(content.bytes))
-        .await?;
     let pages: Vec<(i64, String)> = content
         .pages
         .into_iter()
         .map(|p| (i64::from(p.number), p.text))
         .collect();
-    let text_length: i64 = pages.iter().map(|(_, t)| t.chars().count() as i64).sum();
-    let now = now_ms();
     let name = entry
         .path
         .rsplit('/')
         .next()
         .unwrap_or(&entry.path)
         .to_owned();
-    let row = DocumentRow {
+    let new = NewDocument {
         id: document_id.clone(),
         org_id: org.clone(),
-        workspace_id: payload.workspace_id.clone(),
-        upload_job_id: ctx.job_id.clone(),
-        archive_path: entry.path.clone(),
+        source: DocumentSource::Upload {
+            job_id: ctx.job_id.clone(),
+            upload_id: ctx.upload_id.clone(),
+            archive_path: entry.path.clone(),
+            workspace_id: payload.workspace_id.clone(),
+        },
+        title: name.clone(),
         name,
-        doc_type: doc_type.as_str().to_owned(),
-        size_bytes: entry.inflated_size.unwrap_or(0) as i64,
-        sha256: sha256.clone(),
-        storage_key: storage_key.clone(),
-        page_count: i64::from(entry.page_count.unwrap_or(pages.len() as u32)),
-        text_length,
-        status: "extracted".into(),
-        flags: serde_json::to_string(&outcome.flags)?,
-        metadata: payload.metadata.as_ref().map(Value::to_string),
-        backend_location: None,
-        error: None,
-        created_at: now,
-        updated_at: now,
+        doc_type,
+        original: Bytes::from(content.bytes),
+        page_count: Some(i64::from(entry.page_count.unwrap_or(pages.len() as u32))),
+        pages,
+        flags: outcome.flags.clone(),
+        metadata: payload.metadata.clone(),
+        workspace_ids: vec![payload.workspace_id.clone()],
     };
-    if repo::insert_document_with_pages(db, &row, &pages).await? {
+    let (storage_key, inserted) = create_document(&ctx.state, new).await?;
+    if inserted {
         outcome.verdict = EntryVerdict::Accepted;
         outcome.document_id = Some(document_id);
     } else if let Some(existing) =

@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 
 use crate::backends::{BackendError, DocumentForBackend};
 use crate::documents::ingest::{IngestContext, UploadPayload, run_upload};
+use crate::documents::model::EmbedStatus;
 use crate::documents::repo;
 use crate::jobs::{JobContext, JobError, JobHandler};
 use crate::state::AppState;
@@ -79,13 +80,19 @@ impl JobHandler for EmbedDocuments {
             return Err(JobError::Permanent("the workspace no longer exists".into()));
         };
         let total =
-            repo::count_documents_in_status(&state.db.pool, &org, &ws.id, "extracted").await?;
+            repo::count_documents_in_status(&state.db.pool, &org, &ws.id, EmbedStatus::Extracted)
+                .await?;
         let (mut embedded, mut failed) = (0usize, 0usize);
         loop {
             ctx.check_cancelled()?;
-            let batch =
-                repo::documents_in_status(&state.db.pool, &org, &ws.id, "extracted", EMBED_BATCH)
-                    .await?;
+            let batch = repo::documents_in_status(
+                &state.db.pool,
+                &org,
+                &ws.id,
+                EmbedStatus::Extracted,
+                EMBED_BATCH,
+            )
+            .await?;
             if batch.is_empty() {
                 break;
             }
@@ -120,11 +127,12 @@ impl JobHandler for EmbedDocuments {
             for r in results {
                 match r.location {
                     Ok(location) => {
-                        repo::set_document_status(
+                        repo::set_embed_status(
                             &state.db.pool,
                             &org,
+                            &ws.id,
                             &r.document_id,
-                            "embedded",
+                            EmbedStatus::Embedded,
                             location.as_deref(),
                             None,
                         )
@@ -132,11 +140,12 @@ impl JobHandler for EmbedDocuments {
                         embedded += 1;
                     }
                     Err(reason) => {
-                        repo::set_document_status(
+                        repo::set_embed_status(
                             &state.db.pool,
                             &org,
+                            &ws.id,
                             &r.document_id,
-                            "embed_failed",
+                            EmbedStatus::EmbedFailed,
                             None,
                             Some(&reason),
                         )

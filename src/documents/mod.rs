@@ -5,6 +5,7 @@ pub mod jobs;
 pub mod model;
 pub mod repo;
 pub mod routes;
+pub mod service;
 pub mod upload;
 pub mod upload_routes;
 

@@ -1,6 +1,7 @@
 //! Receiving an upload: the multipart body is streamed to storage while its SHA-256 is
-//! computed, never held whole in memory. The type is judged by magic bytes before a
-//! byte is stored, and an upload over `MAX_FILE_SIZE` leaves nothing behind.
+//! computed, never held whole in memory. The type is judged by magic bytes
+//! (`quire_ingest::sniff_upload`, the one sniffer) before a byte is stored, and an
+//! upload over `MAX_FILE_SIZE` leaves nothing behind.
 
 use axum::extract::Multipart;
 use axum::extract::multipart::Field;
@@ -8,44 +9,14 @@ use bytes::Bytes;
 use futures::StreamExt;
 use serde_json::Value;
 
+use quire_ingest::{UploadKind, sniff_upload};
+
 use crate::auth::Principal;
 use crate::documents::ingest::UploadPayload;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::storage::{StorageError, bundle_key};
 use crate::workspaces::repo::find_workspace;
-
-/// What a first look at the bytes says the upload is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UploadKind {
-    Zip,
-    Pdf,
-    Json,
-    Csv,
-}
-
-/// Judges the first bytes of an upload. CSV has no magic: it is accepted by name when
-/// its first bytes are text; the processing job checks the rest.
-pub fn sniff_upload(head: &[u8], file_name: &str) -> Option<UploadKind> {
-    if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
-        return Some(UploadKind::Zip);
-    }
-    let window = &head[..head.len().min(1024)];
-    if window.windows(5).any(|w| w == b"%PDF-") {
-        return Some(UploadKind::Pdf);
-    }
-    let text = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
-    let first = text.iter().find(|b| !b.is_ascii_whitespace());
-    if matches!(first, Some(b'{') | Some(b'[')) {
-        return Some(UploadKind::Json);
-    }
-    let lower = file_name.to_ascii_lowercase();
-    let utf16 = head.starts_with(b"\xFF\xFE") || head.starts_with(b"\xFE\xFF");
-    if lower.ends_with(".csv") && (utf16 || !head.contains(&0)) {
-        return Some(UploadKind::Csv);
-    }
-    None
-}
 
 /// A stored upload, ready to become a job.
 pub struct ReceivedUpload {
@@ -209,32 +180,4 @@ async fn store_file(
             other => ApiError::Internal(other.into()),
         })?;
     Ok((object, name.to_owned(), kind))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn uploads_are_judged_by_their_first_bytes() {
-        assert_eq!(
-            sniff_upload(b"PK\x03\x04rest", "x.bin"),
-            Some(UploadKind::Zip)
-        );
-        assert_eq!(
-            sniff_upload(b"%PDF-1.7\n", "contract.zip"),
-            Some(UploadKind::Pdf)
-        );
-        assert_eq!(
-            sniff_upload(b"\xEF\xBB\xBF  {\"a\":1}", "t"),
-            Some(UploadKind::Json)
-        );
-        assert_eq!(
-            sniff_upload(b"item,price\nchair,12\n", "prices.csv"),
-            Some(UploadKind::Csv)
-        );
-        assert_eq!(sniff_upload(b"item,price\n", "prices.txt"), None);
-        assert_eq!(sniff_upload(b"\x7fELF\x02\x01", "a.zip"), None);
-        assert_eq!(sniff_upload(b"MZ\x90\x00", "a.csv"), None);
-    }
 }

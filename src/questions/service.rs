@@ -64,9 +64,6 @@ use crate::workspaces::threads::{self, ThreadRow};
 
 pub const RUN_JOB_TYPE: &str = "questions.run";
 
-/// Document types the backends can filter on.
-const KNOWN_DOC_TYPES: [&str; 3] = ["pdf", "json", "csv"];
-
 /// Results written per transaction at most.
 const WRITE_BATCH: usize = 256;
 
@@ -604,13 +601,15 @@ fn routing(kind: BackendKind, q: &Question) -> (Vec<String>, Value) {
         .doc_types
         .iter()
         .map(|t| t.trim().to_ascii_lowercase())
-        .filter(|t| KNOWN_DOC_TYPES.contains(&t.as_str()))
+        // Document types the backends can filter on: the one list, `DocType`.
+        .filter(|t| quire_ingest::DocType::parse(t).is_some())
         .collect();
     if known.is_empty() {
         return (
             Vec::new(),
             json!({ "routing": "unfiltered", "doc_types": q.doc_types,
-                    "reason": "none of the doc_types is a document type (pdf, json, csv)" }),
+                    "reason": format!("none of the doc_types is a document type ({})",
+                                     quire_ingest::DocType::names()) }),
         );
     }
     match kind {

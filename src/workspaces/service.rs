@@ -226,10 +226,10 @@ pub async fn chat(
         validate_llm(l, "llm_config")?;
     }
     for t in &request.doc_types {
-        if !["pdf", "json", "csv"].contains(&t.as_str()) {
+        if quire_ingest::DocType::parse(t).is_none() {
             return Err(ApiError::invalid_field(
                 "doc_types",
-                "each must be pdf, json or csv",
+                format!("each must be {}", quire_ingest::DocType::names()),
             ));
         }
     }

@@ -11,6 +11,7 @@ mod auth;
 mod cli;
 mod cli_client;
 mod documents;
+mod documents_sources;
 mod errors;
 mod fixtures;
 mod foundation;

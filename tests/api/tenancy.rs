@@ -28,6 +28,8 @@ enum Fixture {
     /// A finished question run (its id is the job's).
     QuestionRun,
     Workspace,
+    /// A document created through the API into a workspace of its own.
+    Document,
 }
 
 impl Fixture {
@@ -49,6 +51,19 @@ impl Fixture {
                 .await;
                 crate::questions::finished_run(app, &owner.admin_key, &id).await;
                 return id;
+            }
+            Fixture::Document => {
+                let ws = crate::documents::create_workspace(
+                    app,
+                    owner,
+                    &format!("documents {}", uuid::Uuid::now_v7()),
+                )
+                .await;
+                (
+                    "/api/v1/documents",
+                    json!({ "title": "tenant document", "content": "The owner's text.",
+                            "workspace_ids": [ws] }),
+                )
             }
             Fixture::Workspace => {
                 return crate::documents::create_workspace(
@@ -104,6 +119,13 @@ impl Fixture {
                 ws["updated_at"] = Value::Null;
                 ws
             }
+            Fixture::Document => {
+                let mut document = get(format!("/api/v1/documents/{id}")).await;
+                // The embed job moves it on by itself.
+                document["status"] = Value::Null;
+                let text = get(format!("/api/v1/documents/{id}/text")).await;
+                json!({ "document": document, "text": text })
+            }
             Fixture::User => {
                 app.get_json(&format!("/api/v1/users/{id}"), &owner.admin_key)
                     .await
@@ -124,7 +146,8 @@ impl Fixture {
     }
 }
 
-/// One route that addresses a single tenant row by `{id}`.
+/// One route that addresses a single tenant row by `{id}` (and, for a document, the
+/// owner's workspace it is in by `{workspace}`).
 struct TenantRoute {
     method: &'static str,
     path: &'static str,
@@ -212,6 +235,48 @@ const ROUTES: &[TenantRoute] = &[
         body: Some(r#"{"run_id": "any"}"#),
         fixture: Fixture::Workspace,
     },
+    TenantRoute {
+        method: "GET",
+        path: "/api/v1/documents/{id}",
+        body: None,
+        fixture: Fixture::Document,
+    },
+    TenantRoute {
+        method: "GET",
+        path: "/api/v1/documents/{id}/text",
+        body: None,
+        fixture: Fixture::Document,
+    },
+    TenantRoute {
+        method: "GET",
+        path: "/api/v1/documents/{id}/download",
+        body: None,
+        fixture: Fixture::Document,
+    },
+    TenantRoute {
+        method: "PUT",
+        path: "/api/v1/documents/{id}",
+        body: Some(r#"{"title": "taken over", "content": "The intruder's text."}"#),
+        fixture: Fixture::Document,
+    },
+    TenantRoute {
+        method: "DELETE",
+        path: "/api/v1/documents/{id}",
+        body: None,
+        fixture: Fixture::Document,
+    },
+    TenantRoute {
+        method: "POST",
+        path: "/api/v1/workspaces/{workspace}/documents/{id}",
+        body: None,
+        fixture: Fixture::Document,
+    },
+    TenantRoute {
+        method: "DELETE",
+        path: "/api/v1/workspaces/{workspace}/documents/{id}",
+        body: None,
+        fixture: Fixture::Document,
+    },
 ];
 
 /// Collection routes and the fixture whose rows they list.
@@ -219,6 +284,7 @@ const LISTS: &[(&str, Fixture)] = &[
     ("/api/v1/users?limit=200", Fixture::User),
     ("/api/v1/api-keys?limit=200", Fixture::ApiKey),
     ("/api/v1/question-sets?limit=200", Fixture::QuestionSet),
+    ("/api/v1/documents?limit=200", Fixture::Document),
 ];
 
 async fn another_organisations_principal_gets_404_on_every_tenant_route_and_nothing_changes(
@@ -229,7 +295,12 @@ async fn another_organisations_principal_gets_404_on_every_tenant_route_and_noth
     for route in ROUTES {
         let id = route.fixture.create(&app, &owner).await;
         let before = route.fixture.snapshot(&app, &owner, &id).await;
-        let path = route.path.replace("{id}", &id);
+        let path = route.path.replace("{id}", &id).replace(
+            "{workspace}",
+            before["document"]["workspace_id"]
+                .as_str()
+                .unwrap_or("none"),
+        );
         let method = Method::from_bytes(route.method.as_bytes()).unwrap();
         let mut request = app.authed(method, &path, &intruder.admin_key);
         if let Some(body) = route.body {

@@ -789,7 +789,8 @@ where
         match doc_type {
             DocType::Pdf => Ok(Judgement::Pdf(bytes)),
             DocType::Json => self.accept_json(report, bytes).map(Judgement::Done),
-            DocType::Csv => self.accept_csv(report, bytes).map(Judgement::Done),
+            // No claim yields `Text` (it is the API's type); were one to, it reads as CSV does.
+            DocType::Csv | DocType::Text => self.accept_csv(report, bytes).map(Judgement::Done),
         }
     }
 

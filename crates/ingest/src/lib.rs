@@ -55,3 +55,4 @@ pub use report::{
     BundleReport, Counts, DocType, EntryContent, EntryFlag, EntryReport, Judged, PageText,
     Progress, TypeCounts, Verdict,
 };
+pub use sniff::{UploadKind, sniff_upload};

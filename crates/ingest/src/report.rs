@@ -11,21 +11,54 @@ pub enum Verdict {
     Rejected,
 }
 
-/// The type an entry was confirmed to be by its content.
+/// The type of a document: what an entry was confirmed to be by its content, or (`Text`)
+/// plain text given through the API. The one list of document types: the server
+/// validates, routes and files by it instead of spelling the names again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DocType {
     Pdf,
     Json,
     Csv,
+    /// Plain text; never the verdict on an archive entry (judging accepts PDF, JSON and
+    /// CSV only), but what a document created from text content is.
+    Text,
 }
 
 impl DocType {
+    /// Every type, in the order messages list them.
+    pub const ALL: [DocType; 4] = [Self::Pdf, Self::Json, Self::Csv, Self::Text];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pdf => "pdf",
             Self::Json => "json",
             Self::Csv => "csv",
+            Self::Text => "text",
+        }
+    }
+
+    /// The type named `s` (as [`DocType::as_str`] spells it).
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+
+    /// The media type of an original of this type.
+    pub fn mime_type(self) -> &'static str {
+        match self {
+            Self::Pdf => "application/pdf",
+            Self::Json => "application/json",
+            Self::Csv => "text/csv",
+            Self::Text => "text/plain; charset=utf-8",
+        }
+    }
+
+    /// "pdf, json, csv or text", for messages.
+    pub fn names() -> String {
+        let names: Vec<&str> = Self::ALL.iter().map(|t| t.as_str()).collect();
+        match names.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+            _ => names.join(""),
         }
     }
 }
@@ -141,7 +174,8 @@ impl BundleReport {
                     Some(DocType::Pdf) => self.counts.by_type.pdf += 1,
                     Some(DocType::Json) => self.counts.by_type.json += 1,
                     Some(DocType::Csv) => self.counts.by_type.csv += 1,
-                    None => {}
+                    // Judging never yields text; only the API creates such documents.
+                    Some(DocType::Text) | None => {}
                 }
             }
             Verdict::Rejected => {

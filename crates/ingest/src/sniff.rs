@@ -120,9 +120,64 @@ pub(crate) fn looks_like_json(bytes: &[u8]) -> bool {
     )
 }
 
+/// What the first bytes of a whole upload say it is: a bundle, or a single document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadKind {
+    Zip,
+    Pdf,
+    Json,
+    Csv,
+}
+
+/// Judges the first bytes of an upload (at least the first KiB, when there is one), so
+/// the server refuses what cannot be a bundle or a document before storing a byte. The
+/// one magic-byte sniffer: judging entries uses the same [`is_pdf`] and
+/// [`looks_like_json`]. CSV has no magic: it is accepted by name when its first bytes
+/// are text; judging checks the rest.
+pub fn sniff_upload(head: &[u8], file_name: &str) -> Option<UploadKind> {
+    if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
+        return Some(UploadKind::Zip);
+    }
+    if is_pdf(head) {
+        return Some(UploadKind::Pdf);
+    }
+    if looks_like_json(head) {
+        return Some(UploadKind::Json);
+    }
+    let lower = file_name.to_ascii_lowercase();
+    let utf16 = head.starts_with(b"\xFF\xFE") || head.starts_with(b"\xFE\xFF");
+    if lower.ends_with(".csv") && (utf16 || !head.contains(&0)) {
+        return Some(UploadKind::Csv);
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uploads_are_judged_by_their_first_bytes() {
+        assert_eq!(
+            sniff_upload(b"PK\x03\x04rest", "x.bin"),
+            Some(UploadKind::Zip)
+        );
+        assert_eq!(
+            sniff_upload(b"%PDF-1.7\n", "contract.zip"),
+            Some(UploadKind::Pdf)
+        );
+        assert_eq!(
+            sniff_upload(b"\xEF\xBB\xBF  {\"a\":1}", "t"),
+            Some(UploadKind::Json)
+        );
+        assert_eq!(
+            sniff_upload(b"item,price\nchair,12\n", "prices.csv"),
+            Some(UploadKind::Csv)
+        );
+        assert_eq!(sniff_upload(b"item,price\n", "prices.txt"), None);
+        assert_eq!(sniff_upload(b"\x7fELF\x02\x01", "a.zip"), None);
+        assert_eq!(sniff_upload(b"MZ\x90\x00", "a.csv"), None);
+    }
 
     #[test]
     fn pdf_header_may_follow_up_to_a_kibibyte_of_junk() {
