@@ -32,6 +32,7 @@
 //! See the crate README for limits, reasons and design decisions.
 
 mod bundle;
+pub mod confine;
 mod csv_text;
 #[cfg(feature = "fixtures")]
 pub mod fixtures;
