@@ -6,10 +6,11 @@
 //! engine runs as a child process under [`crate::confine`] (wall-clock timeout,
 //! address-space limit, CPU-time backstop, output cap): `builtin` (this crate's
 //! own child, pdf-extract on lopdf), `poppler` (`pdftotext`) and `mupdf`
-//! (`mutool`). This module holds what they share: the outcome types, the page
+//! (`mutool`, AGPL, so only ever a separate program). This module holds what they share: the outcome types, the page
 //! budget and the text clean-up, so every engine answers the same way.
 
 mod builtin;
+mod mupdf;
 mod poppler;
 
 use std::io;
@@ -28,6 +29,8 @@ pub use builtin::{
     PDF_CHILD_SUBCOMMAND, PdfChildCommand, extract_pdf_in_child, extract_pdf_in_process,
     is_pdf_extraction_child, run_pdf_extraction_child,
 };
+use mupdf::mutool_extract;
+pub use mupdf::{MupdfTool, extract_pdf_with_mutool};
 use poppler::pdftotext_extract;
 pub use poppler::{PopplerTools, extract_pdf_with_pdftotext};
 
@@ -38,6 +41,9 @@ pub enum PdfExtractor {
     Child(PdfChildCommand),
     /// Poppler's `pdftotext`, under the same confinement as [`Self::Child`].
     Pdftotext(PopplerTools),
+    /// MuPDF's `mutool` (AGPL: run as a separate program, never linked),
+    /// under the same confinement.
+    Mupdf(MupdfTool),
     /// On a thread of this process. Panics are caught and a timeout is
     /// reported, but a timed-out thread keeps running, memory is not limited,
     /// and a stack overflow or allocation failure aborts the whole process.
@@ -62,15 +68,17 @@ impl PdfExtractor {
         match self {
             Self::Child(command) => child_extract(command, pdf, limits, abort),
             Self::Pdftotext(tools) => pdftotext_extract(tools, pdf, limits, abort),
+            Self::Mupdf(tool) => mutool_extract(tool, pdf, limits, abort),
             Self::InProcess => extract_pdf_in_process(pdf, limits),
         }
     }
 
-    /// A short name for logs: `builtin`, `pdftotext` or `in-process`.
+    /// A short name for logs: `builtin`, `pdftotext`, `mupdf` or `in-process`.
     pub fn engine_name(&self) -> &'static str {
         match self {
             Self::Child(_) => "builtin",
             Self::Pdftotext(_) => "pdftotext",
+            Self::Mupdf(_) => "mupdf",
             Self::InProcess => "in-process",
         }
     }
@@ -234,11 +242,92 @@ fn run_confined(
 /// Drops control characters (other than line breaks and tabs) that broken
 /// font maps produce, and the invisible bidi marks Poppler wraps right-to-left
 /// runs in: they carry no meaning for a reader and split words for an index.
+/// Typographic ligatures (U+FB00–FB06, which engines pass through differently)
+/// become their letters, so `ﬁnancial` is found by a search for `financial`
+/// whichever engine read it.
 fn clean_page_text(raw: &str) -> String {
-    raw.chars()
-        .filter(|c| !c.is_control() || matches!(c, '\n' | '\t'))
-        .filter(|c| !matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'))
-        .collect::<String>()
-        .trim()
-        .to_owned()
+    let mut text = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        if (c.is_control() && !matches!(c, '\n' | '\t'))
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        {
+            continue;
+        }
+        match ligature(c) {
+            Some(letters) => text.push_str(letters),
+            None => text.push(c),
+        }
+    }
+    text.trim().to_owned()
+}
+
+fn ligature(c: char) -> Option<&'static str> {
+    Some(match c {
+        '\u{fb00}' => "ff",
+        '\u{fb01}' => "fi",
+        '\u{fb02}' => "fl",
+        '\u{fb03}' => "ffi",
+        '\u{fb04}' => "ffl",
+        '\u{fb05}' | '\u{fb06}' => "st",
+        _ => return None,
+    })
+}
+
+/// The text of a program that writes a form feed after each page (`pdftotext`,
+/// `mutool draw -F txt`), split into pages under the text budget. When
+/// reading stopped at a limit (`pdf_max_pages`, or the output cap) the text
+/// cannot tell how many pages follow, so `count_pages` asks the engine's
+/// page-count tool; without an answer the pages read are the count.
+fn pages_from_form_feeds(
+    ran: &Finished,
+    limits: &Limits,
+    count_pages: impl FnOnce() -> Option<u64>,
+) -> PdfOutcome {
+    let max_pages = limits.pdf_max_pages;
+    let text = String::from_utf8_lossy(&ran.stdout);
+    let mut segments: Vec<&str> = text.split('\u{c}').collect();
+    // Each page ends with a form feed, so the last segment is what follows
+    // the last complete page: nothing, or (output cut) a partial page.
+    let partial = segments
+        .pop()
+        .filter(|rest| ran.overflowed && !rest.is_empty());
+    let complete = segments.len();
+    if complete == 0 && partial.is_none() {
+        return PdfOutcome::Unreadable {
+            detail: "it has no pages".to_owned(),
+        };
+    }
+    let read = complete + usize::from(partial.is_some());
+    let page_count = if ran.overflowed || complete >= max_pages as usize {
+        count_pages().unwrap_or(read as u64)
+    } else {
+        read as u64
+    };
+    let mut pages = Pages::new(limits.max_text_bytes);
+    for (index, raw) in segments
+        .into_iter()
+        .chain(partial)
+        .take(max_pages as usize)
+        .enumerate()
+    {
+        let number = u32::try_from(index + 1).unwrap_or(u32::MAX);
+        if pages.push(number, clean_page_text(raw)).is_break() {
+            break;
+        }
+    }
+    let mut result = pages.finish(page_count, max_pages);
+    result.text_truncated |= ran.overflowed;
+    PdfOutcome::Text(result)
+}
+
+/// The last non-empty line of a program's stderr, at most 200 bytes: what a
+/// reader says when it gives up.
+fn last_line(stderr: &str) -> Option<&str> {
+    let line = stderr.lines().rev().find(|line| !line.trim().is_empty())?;
+    let line = line.trim();
+    let mut cut = line.len().min(200);
+    while !line.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    Some(&line[..cut])
 }

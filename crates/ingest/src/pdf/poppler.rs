@@ -10,7 +10,7 @@ use std::time::Instant;
 use crate::confine::{Input, describe_status, find_on_path, is_executable};
 use crate::limits::Limits;
 
-use super::{Pages, PdfError, PdfOutcome, clean_page_text, output_limit, run_confined};
+use super::{PdfError, PdfOutcome, last_line, output_limit, pages_from_form_feeds, run_confined};
 
 /// Poppler's command-line tools: `pdftotext` for the text, and `pdfinfo`
 /// for the page count when the text alone cannot tell it (more pages than
@@ -121,60 +121,18 @@ pub(super) fn pdftotext_extract(
             }
         }
     }
-    let text = String::from_utf8_lossy(&ran.stdout);
-    let mut segments: Vec<&str> = text.split('\u{c}').collect();
-    // Each page ends with a form feed, so the last segment is what follows
-    // the last complete page: nothing, or (output cut) a partial page.
-    let partial = segments
-        .pop()
-        .filter(|rest| ran.overflowed && !rest.is_empty());
-    let complete = segments.len();
-    if complete == 0 && partial.is_none() {
-        return Ok(PdfOutcome::Unreadable {
-            detail: "it has no pages".to_owned(),
-        });
-    }
-    let read = complete + usize::from(partial.is_some());
     // The text cannot tell whether pages follow the last one read when
     // reading stopped at a limit; pdfinfo can.
-    let page_count = if ran.overflowed || complete >= max_pages as usize {
+    Ok(pages_from_form_feeds(&ran, limits, || {
         tools
             .pdfinfo
             .as_deref()
             .and_then(|pdfinfo| pdfinfo_page_count(pdfinfo, pdf, limits, deadline, abort))
-            .unwrap_or(read as u64)
-    } else {
-        read as u64
-    };
-    let mut pages = Pages::new(limits.max_text_bytes);
-    for (index, raw) in segments
-        .into_iter()
-        .chain(partial)
-        .take(max_pages as usize)
-        .enumerate()
-    {
-        let number = u32::try_from(index + 1).unwrap_or(u32::MAX);
-        if pages.push(number, clean_page_text(raw)).is_break() {
-            break;
-        }
-    }
-    let mut result = pages.finish(page_count, max_pages);
-    result.text_truncated |= ran.overflowed;
-    Ok(PdfOutcome::Text(result))
+    }))
 }
 
 fn needs_password(stderr: &str) -> bool {
     stderr.contains("Incorrect password")
-}
-
-fn last_line(stderr: &str) -> Option<&str> {
-    let line = stderr.lines().rev().find(|line| !line.trim().is_empty())?;
-    let line = line.trim();
-    let mut cut = line.len().min(200);
-    while !line.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    Some(&line[..cut])
 }
 
 /// The `Pages:` line of `pdfinfo -`, run under the same confinement.
