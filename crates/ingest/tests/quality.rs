@@ -223,3 +223,25 @@ fn every_engine_reads_a_real_pdf_as_checked_by_hand() {
         );
     }
 }
+
+#[test]
+fn mupdf_and_pdftotext_read_visual_order_right_to_left_text_in_reading_order() {
+    // As real PDF writers store it: glyphs left to right on the page, so the
+    // Arabic line comes reversed.
+    let logical = "توريد كرسي مكتب";
+    let visual: String = logical.chars().rev().collect();
+    let pdf = unicode_pdf(&visual);
+    for engine in engines() {
+        // The built-in engine does no bidi reordering (README, "PDF
+        // extraction"): `auto` prefers either of the others when installed.
+        if matches!(engine, PdfExtractor::Child(_)) {
+            continue;
+        }
+        let text = text_of(&engine, &pdf);
+        assert!(
+            text.contains(logical),
+            "[{}] {text:?}",
+            engine.engine_name()
+        );
+    }
+}

@@ -281,6 +281,7 @@ fn ligature(c: char) -> Option<&'static str> {
 fn pages_from_form_feeds(
     ran: &Finished,
     limits: &Limits,
+    clean: impl Fn(&str) -> String,
     count_pages: impl FnOnce() -> Option<u64>,
 ) -> PdfOutcome {
     let max_pages = limits.pdf_max_pages;
@@ -311,7 +312,7 @@ fn pages_from_form_feeds(
         .enumerate()
     {
         let number = u32::try_from(index + 1).unwrap_or(u32::MAX);
-        if pages.push(number, clean_page_text(raw)).is_break() {
+        if pages.push(number, clean(raw)).is_break() {
             break;
         }
     }

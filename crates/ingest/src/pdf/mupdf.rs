@@ -12,15 +12,21 @@
 //! limit, `mutool info -M /dev/stdin 1` gives the page count (`Pages: N`)
 //! after looking at one page only.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use crate::confine::{Input, describe_status, find_on_path, seekable_input};
+use unicode_bidi::BidiInfo;
+
 use crate::limits::Limits;
 
-use super::{PdfError, PdfOutcome, last_line, output_limit, pages_from_form_feeds, run_confined};
+use super::{
+    PdfError, PdfOutcome, clean_page_text, last_line, output_limit, pages_from_form_feeds,
+    run_confined,
+};
 
 /// MuPDF's command-line tool.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,9 +111,48 @@ pub(super) fn mutool_extract(
             }
         }
     }
-    Ok(pages_from_form_feeds(&ran, limits, || {
-        page_count(tool, pdf, limits, deadline, abort)
-    }))
+    Ok(pages_from_form_feeds(
+        &ran,
+        limits,
+        |raw| clean_page_text(&logical_order(raw)),
+        || page_count(tool, pdf, limits, deadline, abort),
+    ))
+}
+
+/// MuPDF writes characters in the order they are drawn, which for right-to-left
+/// scripts is visual order (PDF writers place glyphs left to right), so Arabic
+/// or Hebrew words would come out reversed. Poppler turns such lines back into
+/// reading order; so does this, line by line: a line holding right-to-left
+/// letters is reordered by the Unicode bidi algorithm, whose reordering undoes
+/// itself for such runs (digits and embedded Latin keep their direction).
+/// Lines without right-to-left letters are untouched.
+fn logical_order(page: &str) -> Cow<'_, str> {
+    if !page.chars().any(is_right_to_left) {
+        return Cow::Borrowed(page);
+    }
+    let lines: Vec<Cow<'_, str>> = page
+        .split('\n')
+        .map(|line| {
+            if !line.chars().any(is_right_to_left) {
+                return Cow::Borrowed(line);
+            }
+            let bidi = BidiInfo::new(line, None);
+            match bidi.paragraphs.first() {
+                Some(paragraph) => Cow::Owned(
+                    bidi.reorder_line(paragraph, paragraph.range.clone())
+                        .into_owned(),
+                ),
+                None => Cow::Borrowed(line),
+            }
+        })
+        .collect();
+    Cow::Owned(lines.join("\n"))
+}
+
+/// Letters of the right-to-left scripts (Hebrew, Arabic, Syriac, Thaana, NKo
+/// and their presentation forms).
+fn is_right_to_left(c: char) -> bool {
+    matches!(c, '\u{0590}'..='\u{08ff}' | '\u{fb1d}'..='\u{fdff}' | '\u{fe70}'..='\u{feff}')
 }
 
 fn needs_password(stderr: &str) -> bool {

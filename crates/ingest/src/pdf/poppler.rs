@@ -10,7 +10,10 @@ use std::time::Instant;
 use crate::confine::{Input, describe_status, find_on_path, is_executable};
 use crate::limits::Limits;
 
-use super::{PdfError, PdfOutcome, last_line, output_limit, pages_from_form_feeds, run_confined};
+use super::{
+    PdfError, PdfOutcome, clean_page_text, last_line, output_limit, pages_from_form_feeds,
+    run_confined,
+};
 
 /// Poppler's command-line tools: `pdftotext` for the text, and `pdfinfo`
 /// for the page count when the text alone cannot tell it (more pages than
@@ -123,7 +126,7 @@ pub(super) fn pdftotext_extract(
     }
     // The text cannot tell whether pages follow the last one read when
     // reading stopped at a limit; pdfinfo can.
-    Ok(pages_from_form_feeds(&ran, limits, || {
+    Ok(pages_from_form_feeds(&ran, limits, clean_page_text, || {
         tools
             .pdfinfo
             .as_deref()
