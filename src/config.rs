@@ -106,16 +106,20 @@ pub enum StorageType {
     S3,
 }
 
-/// Which program turns PDFs into text (both run confined, one process per PDF).
+/// Which program turns PDFs into text (all run confined, one process per PDF).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum PdfTextEngine {
-    /// Poppler's `pdftotext` when it is on `PATH`, the built-in engine otherwise.
+    /// The fastest installed engine that passes the quality tests: MuPDF's `mutool` when
+    /// it is on `PATH`, else Poppler's `pdftotext`, else the built-in engine.
     Auto,
-    /// pdf-extract (on lopdf), inside this binary: nothing to install.
-    Builtin,
+    /// MuPDF's `mutool` (Debian `mupdf-tools`; AGPL, run as a separate program, never
+    /// linked); `serve` and `worker` refuse to start when it is missing.
+    Mupdf,
     /// Poppler's `pdftotext` (Debian `poppler-utils`); `serve` and `worker` refuse to start
     /// when it is missing.
     Pdftotext,
+    /// pdf-extract (on lopdf), inside this binary: nothing to install.
+    Builtin,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -364,7 +368,7 @@ pub struct Settings {
     #[arg(long, env = "QUIRE_PDF_EXTRACTOR", hide = true, global = true)]
     pub pdf_extractor: Option<PathBuf>,
 
-    /// PDF text engine: Poppler's pdftotext, the built-in one, or auto (pdftotext when on PATH)
+    /// PDF text engine: auto (mutool, else pdftotext, else builtin: the first on PATH), mupdf, pdftotext or builtin
     #[arg(
         long,
         env = "PDF_TEXT_ENGINE",
@@ -650,6 +654,14 @@ impl Settings {
             return Err(ConfigError::new(
                 "PDF_TEXT_ENGINE",
                 "is pdftotext, but no pdftotext is on PATH (install poppler-utils, or use auto or builtin)",
+            ));
+        }
+        if self.pdf_text_engine == PdfTextEngine::Mupdf
+            && quire_ingest::MupdfTool::find_on_path().is_none()
+        {
+            return Err(ConfigError::new(
+                "PDF_TEXT_ENGINE",
+                "is mupdf, but no mutool is on PATH (install mupdf-tools, or use auto or builtin)",
             ));
         }
         Ok(())

@@ -135,20 +135,28 @@ pub fn ingest_limits(settings: &Settings) -> quire_ingest::Limits {
     }
 }
 
-/// The PDF text engine `PDF_TEXT_ENGINE` asks for: Poppler's `pdftotext` (found on
-/// `PATH` now, so installing it needs no restart) or the built-in child.
+/// The PDF text engine `PDF_TEXT_ENGINE` asks for, found on `PATH` now (so installing
+/// one needs no restart). `auto` takes the fastest installed engine that passes the
+/// quality tests (crates/ingest/tests/quality.rs): MuPDF's `mutool`, else Poppler's
+/// `pdftotext`, else the built-in child.
 pub fn pdf_extractor(state: &AppState) -> anyhow::Result<quire_ingest::PdfExtractor> {
-    let poppler = match state.settings.pdf_text_engine {
+    use quire_ingest::{MupdfTool, PdfExtractor, PopplerTools};
+    let missing =
+        |tool: &str| anyhow::anyhow!("PDF_TEXT_ENGINE asks for {tool}, but it is not on PATH");
+    let found = match state.settings.pdf_text_engine {
         PdfTextEngine::Builtin => None,
-        PdfTextEngine::Auto => quire_ingest::PopplerTools::find_on_path(),
-        PdfTextEngine::Pdftotext => {
-            Some(quire_ingest::PopplerTools::find_on_path().ok_or_else(|| {
-                anyhow::anyhow!("PDF_TEXT_ENGINE is pdftotext, but no pdftotext is on PATH")
-            })?)
-        }
+        PdfTextEngine::Auto => MupdfTool::find_on_path()
+            .map(PdfExtractor::Mupdf)
+            .or_else(|| PopplerTools::find_on_path().map(PdfExtractor::Pdftotext)),
+        PdfTextEngine::Mupdf => Some(PdfExtractor::Mupdf(
+            MupdfTool::find_on_path().ok_or_else(|| missing("mutool"))?,
+        )),
+        PdfTextEngine::Pdftotext => Some(PdfExtractor::Pdftotext(
+            PopplerTools::find_on_path().ok_or_else(|| missing("pdftotext"))?,
+        )),
     };
-    if let Some(tools) = poppler {
-        return Ok(quire_ingest::PdfExtractor::Pdftotext(tools));
+    if let Some(engine) = found {
+        return Ok(engine);
     }
     let command = match &state.settings.pdf_extractor {
         Some(path) => {

@@ -495,3 +495,19 @@ async fn a_mixed_bundle_ingests_the_same_with_the_pdftotext_engine() {
         .unwrap();
     run_mixed_bundle(&app).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mixed_bundle_ingests_the_same_with_the_mupdf_engine() {
+    if quire_ingest::MupdfTool::find_on_path().is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but mutool is not on PATH: install mupdf-tools"
+        );
+        eprintln!("mutool is not on PATH: the mupdf engine is not tested");
+        return;
+    }
+    let app = TestApp::spawn_with(Backend::Sqlite, &["--pdf-text-engine=mupdf"])
+        .await
+        .unwrap();
+    run_mixed_bundle(&app).await;
+}

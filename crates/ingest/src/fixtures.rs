@@ -132,6 +132,52 @@ pub fn text_pdf(pages: &[&str]) -> Vec<u8> {
     pdf.build(catalog)
 }
 
+/// A one-page PDF showing these lines top to bottom in Helvetica, one per line,
+/// exactly as given (no wrapping): for line-level checks like hyphenation.
+pub fn lines_pdf(lines: &[&str]) -> Vec<u8> {
+    let shown: Vec<String> = lines
+        .iter()
+        .map(|line| format!("({}) Tj", escape_pdf_string(line)))
+        .collect();
+    one_page_pdf(&format!(
+        "BT /F1 11 Tf 14 TL 72 720 Td {} ET",
+        shown.join(" T* ")
+    ))
+}
+
+/// A one-page PDF with two columns of Helvetica lines side by side, drawn the
+/// way typesetters do (the whole left column, then the right one): a reader
+/// that goes by position line by line across the page mixes the columns.
+pub fn two_column_pdf(left: &[&str], right: &[&str]) -> Vec<u8> {
+    let column = |x: u32, lines: &[&str]| {
+        let shown: Vec<String> = lines
+            .iter()
+            .map(|line| format!("({}) Tj", escape_pdf_string(line)))
+            .collect();
+        format!("BT /F1 10 Tf 13 TL {x} 720 Td {} ET", shown.join(" T* "))
+    };
+    one_page_pdf(&format!("{}\n{}", column(56, left), column(318, right)))
+}
+
+fn one_page_pdf(content: &str) -> Vec<u8> {
+    let mut pdf = PdfBuilder::new();
+    let catalog = pdf.reserve();
+    let tree = pdf.reserve();
+    let font = pdf
+        .add("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>");
+    let contents = pdf.stream("", content.as_bytes());
+    let page = pdf.add(format!(
+        "<< /Type /Page /Parent {tree} 0 R /MediaBox [0 0 612 792] \
+         /Resources << /Font << /F1 {font} 0 R >> >> /Contents {contents} 0 R >>"
+    ));
+    pdf.set(catalog, format!("<< /Type /Catalog /Pages {tree} 0 R >>"));
+    pdf.set(
+        tree,
+        format!("<< /Type /Pages /Kids [{page} 0 R] /Count 1 >>"),
+    );
+    pdf.build(catalog)
+}
+
 /// A one-page PDF whose only content is an image, as a scanner makes.
 pub fn scanned_pdf() -> Vec<u8> {
     let mut pdf = PdfBuilder::new();

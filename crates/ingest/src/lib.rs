@@ -32,6 +32,7 @@
 //! See the crate README for limits, reasons and design decisions.
 
 mod bundle;
+pub mod confine;
 mod csv_text;
 #[cfg(feature = "fixtures")]
 pub mod fixtures;
@@ -46,9 +47,9 @@ mod sniff;
 pub use bundle::{BundleError, CallbackError, FatalReason, judge_bundle, judge_file, judge_upload};
 pub use limits::{JSON_DEPTH_CEILING, Limits};
 pub use pdf::{
-    PDF_CHILD_SUBCOMMAND, PdfChildCommand, PdfError, PdfExtractor, PdfOutcome, PdfText,
-    PopplerTools, extract_pdf_in_child, extract_pdf_in_process, extract_pdf_with_pdftotext,
-    is_pdf_extraction_child, run_pdf_extraction_child,
+    MupdfTool, PDF_CHILD_SUBCOMMAND, PdfChildCommand, PdfError, PdfExtractor, PdfOutcome, PdfText,
+    PopplerTools, extract_pdf_in_child, extract_pdf_in_process, extract_pdf_with_mutool,
+    extract_pdf_with_pdftotext, is_pdf_extraction_child, run_pdf_extraction_child,
 };
 pub use reason::RejectReason;
 pub use report::{

@@ -91,10 +91,11 @@ fn cyrillic_cjk_and_arabic_text_survives_pdf_extraction() {
     let arabic = "توريد كراسي";
     for engine in engines() {
         // Real PDF writers store right-to-left text in visual order, which
-        // Poppler turns back into reading order; the built-in engine does no
-        // bidi reordering and reads the content stream's order as it is.
+        // Poppler and (in this crate, line by line) the MuPDF engine turn back
+        // into reading order; the built-in engine does no bidi reordering and
+        // reads the content stream's order as it is.
         let stored = match engine {
-            PdfExtractor::Pdftotext(_) => arabic.chars().rev().collect(),
+            PdfExtractor::Pdftotext(_) | PdfExtractor::Mupdf(_) => arabic.chars().rev().collect(),
             _ => arabic.to_owned(),
         };
         let text = format!("Поставка стульев 办公椅采购 {stored}");

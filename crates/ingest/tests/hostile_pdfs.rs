@@ -10,14 +10,14 @@ use common::{
     small_limits, text_pdf, zeros_deflate_stream, zip_of,
 };
 use quire_ingest::{
-    Limits, PdfChildCommand, PdfError, PdfExtractor, PdfOutcome, PopplerTools, RejectReason,
-    Verdict, extract_pdf_in_child, judge_upload,
+    Limits, MupdfTool, PdfChildCommand, PdfError, PdfExtractor, PdfOutcome, PopplerTools,
+    RejectReason, Verdict, extract_pdf_in_child, judge_upload,
 };
 
 fn child() -> PdfChildCommand {
     match child_extractor() {
         PdfExtractor::Child(command) => command,
-        PdfExtractor::InProcess | PdfExtractor::Pdftotext(_) => {
+        PdfExtractor::InProcess | PdfExtractor::Pdftotext(_) | PdfExtractor::Mupdf(_) => {
             unreachable!("the test extractor is a child")
         }
     }
@@ -213,10 +213,11 @@ fn pdf_with_a_decompression_bomb_stream_is_stopped_by_the_memory_or_time_limit()
         let started = Instant::now();
         let outcome = judge_bytes_with(&engine, &bomb, "bomb.pdf", &limits);
         assert!(started.elapsed() < Duration::from_secs(15));
-        // lopdf inflates the whole stream and hits RLIMIT_AS; Poppler reads
-        // it as it goes, holding little, so the wall-clock limit stops it.
+        // lopdf inflates the whole stream and hits RLIMIT_AS; Poppler and
+        // MuPDF read it as they go, holding little, so the wall-clock limit
+        // stops them.
         let reason = match engine {
-            PdfExtractor::Pdftotext(_) => RejectReason::PdfTimeout,
+            PdfExtractor::Pdftotext(_) | PdfExtractor::Mupdf(_) => RejectReason::PdfTimeout,
             _ => RejectReason::UnreadablePdf,
         };
         outcome.assert_rejected("bomb.pdf", reason);
@@ -565,4 +566,139 @@ fn pdftotext_exit_codes_map_to_reasons() {
         matches!(result, Err(PdfError::Crashed { .. })),
         "{result:?}"
     );
+}
+
+/// A stand-in `mutool` (a shell script) in a temporary directory, to show the
+/// MuPDF engine runs under the same confinement as the others. `$1` is the
+/// subcommand (`draw` for the text, `info` for the page count); the PDF is
+/// readable at `/dev/stdin`.
+#[cfg(unix)]
+fn fake_mutool(script: &str) -> (tempfile::TempDir, PdfExtractor) {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(dir) = tempfile::tempdir() else {
+        panic!("no temp dir")
+    };
+    let path = dir.path().join("mutool");
+    assert!(std::fs::write(&path, format!("#!/bin/sh\n{script}\n")).is_ok());
+    assert!(std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).is_ok());
+    (dir, PdfExtractor::Mupdf(MupdfTool::new(path)))
+}
+
+#[cfg(unix)]
+#[test]
+fn mupdf_engine_runs_under_the_address_space_limit_and_reads_the_pdf_from_a_seekable_stdin() {
+    // `tail -c` seeks on a seekable input; the PDF's last bytes come back.
+    let (_dir, engine) = fake_mutool("ulimit -v; tail -c 5 /dev/stdin; printf '\\f'");
+    let limits = Limits {
+        pdf_memory_bytes: 256 * 1024 * 1024,
+        ..Limits::default()
+    };
+    match engine.extract(b"%PDF-1.4 hello", &limits) {
+        Ok(PdfOutcome::Text(text)) => {
+            assert_eq!(text.page_count, 1);
+            assert_eq!(text.pages[0].text, "262144\nhello");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn mupdf_engine_that_outlives_the_time_limit_is_killed() {
+    let (_dir, engine) = fake_mutool("sleep 30; printf 'late\\f'");
+    let limits = Limits {
+        pdf_timeout: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let started = Instant::now();
+    let result = engine.extract(b"%PDF-1.4", &limits);
+    assert!(matches!(result, Err(PdfError::Timeout(_))), "{result:?}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let outcome = judge_bytes_with(&engine, &text_pdf(&["slow"]), "slow.pdf", &limits);
+    outcome.assert_rejected("slow.pdf", RejectReason::PdfTimeout);
+}
+
+#[cfg(unix)]
+#[test]
+fn mupdf_engine_flooding_its_output_is_cut_at_the_text_limit() {
+    let (_dir, engine) = fake_mutool("yes");
+    let limits = Limits {
+        max_text_bytes: 1024,
+        ..Limits::default()
+    };
+    let started = Instant::now();
+    match engine.extract(b"%PDF-1.4", &limits) {
+        Ok(PdfOutcome::Text(text)) => {
+            assert!(text.text_truncated);
+            let total: usize = text.pages.iter().map(|p| p.text.len()).sum();
+            assert!(total <= 1024, "{total}");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[cfg(unix)]
+#[test]
+fn mupdf_engine_leaving_a_process_behind_on_its_pipes_does_not_hang_the_caller() {
+    let (_dir, engine) = fake_mutool("sleep 30 & printf 'done\\f'");
+    let limits = Limits {
+        pdf_timeout: Duration::from_millis(500),
+        ..Limits::default()
+    };
+    let started = Instant::now();
+    let result = engine.extract(b"%PDF-1.4", &limits);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    match result {
+        Ok(PdfOutcome::Text(text)) => assert_eq!(text.pages[0].text, "done"),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn mupdf_exit_codes_map_to_reasons() {
+    let password = "echo 'error: cannot authenticate password: /dev/stdin' >&2; exit 1";
+    let (_dir, engine) = fake_mutool(password);
+    let result = engine.extract(b"%PDF-1.4", &Limits::default());
+    assert!(matches!(result, Ok(PdfOutcome::Encrypted)), "{result:?}");
+
+    let broken = "echo 'error: cannot find startxref' >&2; exit 1";
+    let (_dir, engine) = fake_mutool(broken);
+    match engine.extract(b"%PDF-1.4", &Limits::default()) {
+        Ok(PdfOutcome::Unreadable { detail }) => {
+            assert!(detail.contains("cannot find startxref"), "{detail}");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+
+    let (_dir, engine) = fake_mutool("kill -SEGV $$");
+    let result = engine.extract(b"%PDF-1.4", &Limits::default());
+    assert!(
+        matches!(result, Err(PdfError::Crashed { .. })),
+        "{result:?}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn mupdf_page_count_past_the_page_limit_comes_from_mutool_info() {
+    // Two pages read (the limit), and `info` knows there are five.
+    let script = r#"case "$1" in
+  draw) printf 'one\f two\f' ;;
+  info) printf '/dev/stdin:\n\nPDF-1.7\nPages: 5\n' ;;
+esac"#;
+    let (_dir, engine) = fake_mutool(script);
+    let limits = Limits {
+        pdf_max_pages: 2,
+        ..Limits::default()
+    };
+    match engine.extract(b"%PDF-1.4", &limits) {
+        Ok(PdfOutcome::Text(text)) => {
+            assert_eq!(text.page_count, 5);
+            assert_eq!(text.pages.len(), 2);
+            assert!(text.pages_truncated);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
 }

@@ -9,8 +9,8 @@ use flate2::{Compress, Compression, FlushCompress};
 #[allow(unused_imports)]
 pub use quire_ingest::fixtures::{PdfBuilder, scanned_pdf, text_pdf};
 use quire_ingest::{
-    BundleError, BundleReport, EntryContent, EntryReport, Limits, PdfChildCommand, PdfExtractor,
-    PopplerTools, RejectReason, Verdict, judge_upload,
+    BundleError, BundleReport, EntryContent, EntryReport, Limits, MupdfTool, PdfChildCommand,
+    PdfExtractor, PopplerTools, RejectReason, Verdict, judge_upload,
 };
 
 pub fn child_extractor() -> PdfExtractor {
@@ -35,10 +35,27 @@ pub fn poppler() -> Option<PopplerTools> {
     }
 }
 
-/// Every PDF engine the service can use: the built-in child, and pdftotext.
+/// MuPDF's `mutool` from `PATH`; as with [`poppler`], missing fails under CI
+/// (which installs mupdf-tools) and is a note elsewhere.
+pub fn mupdf() -> Option<MupdfTool> {
+    match MupdfTool::find_on_path() {
+        Some(tool) => Some(tool),
+        None if std::env::var_os("CI").is_some() => {
+            panic!("CI is set but mutool is not on PATH: install mupdf-tools")
+        }
+        None => {
+            eprintln!("mutool is not on PATH: the mupdf engine is not tested");
+            None
+        }
+    }
+}
+
+/// Every PDF engine the service can use: the built-in child, pdftotext and
+/// MuPDF.
 pub fn engines() -> Vec<PdfExtractor> {
     let mut engines = vec![child_extractor()];
     engines.extend(poppler().map(PdfExtractor::Pdftotext));
+    engines.extend(mupdf().map(PdfExtractor::Mupdf));
     engines
 }
 
