@@ -121,7 +121,7 @@ pub fn run_until(
         .stderr(Stdio::piped());
     #[cfg(unix)]
     limit(&mut command, confinement);
-    let mut process = command.spawn().map_err(ConfineError::Spawn)?;
+    let mut process = spawn_retrying_busy(&mut command)?;
     // The parent's copy of an `Input::File` went with `command`: dropped here,
     // so only the child holds it.
     drop(command);
@@ -561,4 +561,22 @@ mod tests {
         assert!(ran.status.is_none());
         assert!(ran.stdout.len() <= 1024);
     }
+}
+
+/// `ETXTBSY` ("text file busy") means the program was being written, or another
+/// thread's freshly forked child still held it open for writing when we exec'd it: a
+/// program being installed or replaced, or a test writing a stand-in script while other
+/// tests spawn. It clears in milliseconds, so a few short retries, not a failed entry.
+fn spawn_retrying_busy(command: &mut Command) -> Result<Child, ConfineError> {
+    let mut delay = Duration::from_millis(5);
+    for _ in 0..5 {
+        match command.spawn() {
+            Err(e) if e.kind() == io::ErrorKind::ExecutableFileBusy => {
+                thread::sleep(delay);
+                delay *= 2;
+            }
+            other => return other.map_err(ConfineError::Spawn),
+        }
+    }
+    command.spawn().map_err(ConfineError::Spawn)
 }
