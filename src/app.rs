@@ -28,7 +28,7 @@ use crate::docs::ApiDoc;
 use crate::documents::jobs::{EMBED_JOB_TYPE, EmbedDocuments, ProcessUpload, UPLOAD_JOB_TYPE};
 use crate::error::ApiError;
 use crate::http::{Edge, EdgeService, InFlight, MetricsHandle, RouteTemplates, Timeouts};
-use crate::jobs::{JobRegistry, WorkerConfig, WorkerPool};
+use crate::jobs::{JobRegistry, WorkerPool};
 use crate::questions::pacing::BackendLimits;
 use crate::questions::service::{RUN_JOB_TYPE, RunQuestions};
 use crate::ratelimit::{RateLimiter, is_limited, rate_limit_around};
@@ -86,7 +86,7 @@ impl AppState {
     /// Connects to the database and applies migrations. Workers run the service's job types
     /// (plus the `test.*` diagnostics with `QUIRE_ENABLE_TEST_JOBS`).
     pub async fn initialise(settings: Settings) -> anyhow::Result<Self> {
-        let registry = JobRegistry::from_settings(&settings);
+        let registry = crate::jobs::registry_from_settings(&settings);
         Self::initialise_with(settings, registry).await
     }
 
@@ -138,10 +138,10 @@ impl AppState {
 
     /// Starts `MAX_CONCURRENT_JOBS` job workers; they stop when [`AppState::shutdown`] fires.
     pub async fn start_workers(&self) -> anyhow::Result<WorkerPool> {
-        WorkerPool::start(
-            self.db.clone(),
+        crate::jobs::start_workers(
+            &self.db,
             self.job_registry.clone(),
-            WorkerConfig::from_settings(&self.settings),
+            &self.settings,
             self.shutdown.clone(),
         )
         .await
@@ -177,7 +177,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let registry = JobRegistry::from_settings(&settings);
+        let registry = crate::jobs::registry_from_settings(&settings);
         Self::build_with(settings, registry).await
     }
 

@@ -22,7 +22,7 @@ use crate::documents::repo::{self, DocumentRow};
 use crate::storage::document_key;
 use crate::time::now_ms;
 
-pub const UPLOAD_JOB_TYPE: &str = "document.upload";
+pub const UPLOAD_JOB_TYPE: &str = "documents.upload";
 
 /// Progress is written at most this often (and once more after the last entry): a
 /// write per entry was a database round trip per file, and nobody polls faster.
