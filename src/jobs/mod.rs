@@ -18,9 +18,8 @@ pub mod testing;
 use std::sync::Arc;
 
 pub use quire_jobs::{
-    EnqueueError, JobContext, JobError, JobHandler, JobRegistry, JobRow, JobStatus, NewJob,
-    Queue, WorkerConfig, WorkerPool, clock, handler_fn, metrics, model, registry, repo, signals,
-    worker,
+    EnqueueError, JobContext, JobError, JobHandler, JobRegistry, JobRow, JobStatus, NewJob, Queue,
+    WorkerConfig, WorkerPool, clock, handler_fn, metrics, model, registry, repo, signals, worker,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -82,7 +81,13 @@ pub async fn start_workers(
     if registry.contains("test.record") {
         testing::prepare(&db.pool).await?;
     }
-    WorkerPool::start(Queue::from(db), registry, WorkerConfig::from(settings), stop).await
+    WorkerPool::start(
+        Queue::from(db),
+        registry,
+        WorkerConfig::from(settings),
+        stop,
+    )
+    .await
 }
 
 /// Adds a job to the queue and wakes workers (see [`quire_jobs::enqueue`]).

@@ -10,9 +10,9 @@ use serde_json::{Value, json};
 
 use crate::documents::upload;
 use crate::fixtures::contract_pdf;
-use quire_ingest::fixtures::text_pdf;
 use crate::helpers::{Backend, TestApp};
 use crate::on_both_databases;
+use quire_ingest::fixtures::text_pdf;
 
 on_both_databases!(
     an_identical_queued_job_is_not_enqueued_twice,
@@ -57,16 +57,14 @@ async fn an_identical_queued_job_is_not_enqueued_twice(app: TestApp) {
         &again_without_key.id,
     ];
     let distinct: std::collections::HashSet<_> = ids.iter().collect();
-    assert_eq!(distinct.len(), ids.len(), "only the identical job was folded");
-    let (_, total) = repo::list_jobs(
-        &db.pool,
-        &acme.org_id,
-        &repo::JobFilter::default(),
-        100,
-        0,
-    )
-    .await
-    .unwrap();
+    assert_eq!(
+        distinct.len(),
+        ids.len(),
+        "only the identical job was folded"
+    );
+    let (_, total) = repo::list_jobs(&db.pool, &acme.org_id, &repo::JobFilter::default(), 100, 0)
+        .await
+        .unwrap();
     assert_eq!(total, 5, "Acme has five jobs, not six");
 
     // Once it started, the job no longer absorbs new requests: what it already read may
@@ -245,8 +243,14 @@ async fn two_uploads_in_quick_succession(backend: Backend) {
     // Three different documents (the same bytes twice would be one document).
     let files = [
         ("contract.pdf", contract_pdf()),
-        ("order.pdf", text_pdf(&["Purchase order PO-77 for 400 office chairs."])),
-        ("invoice.pdf", text_pdf(&["Invoice INV-2026-031: 129.00 GBP for one chair."])),
+        (
+            "order.pdf",
+            text_pdf(&["Purchase order PO-77 for 400 office chairs."]),
+        ),
+        (
+            "invoice.pdf",
+            text_pdf(&["Invoice INV-2026-031: 129.00 GBP for one chair."]),
+        ),
     ];
     for (name, bytes) in files {
         let accepted = upload(&app, &org.admin_key, &ws, name, bytes).await;

@@ -164,9 +164,7 @@ async fn a_renewed_lease_keeps_the_job_from_other_claimers(app: TestApp) {
     for _ in 0..4 {
         // Four renewals 300 ms apart: 1.2 s in all, three times the lease.
         clock.advance(Duration::from_millis(300));
-        let renewed = repo::renew_lease(db, &id, "worker-a", lease)
-            .await
-            .unwrap();
+        let renewed = repo::renew_lease(db, &id, "worker-a", lease).await.unwrap();
         assert_eq!(renewed, Some(false), "still ours, no cancel requested");
         assert!(
             repo::claim_next(db, "worker-b", lease, &kinds)

@@ -603,7 +603,9 @@ async fn a_resumed_run_asks_only_the_questions_without_a_result(app: TestApp) {
     job.workspace_id = Some(ws.clone());
     job.run_at = Some(quire::time::now_ms() + 3_600_000);
     let mut tx = pool.begin().await.unwrap();
-    let job = quire::jobs::enqueue_in(&app.state.db, &mut tx, job).await.unwrap();
+    let job = quire::jobs::enqueue_in(&app.state.db, &mut tx, job)
+        .await
+        .unwrap();
     repo::insert_run(
         &mut *tx,
         &RunRow {

@@ -30,9 +30,9 @@ pub mod worker;
 use serde_json::Value;
 use sqlx::AnyPool;
 
-pub use clock::{Clock, SharedClock, SystemClock};
 #[cfg(feature = "testing")]
 pub use clock::ManualClock;
+pub use clock::{Clock, SharedClock, SystemClock};
 pub use model::JobStatus;
 pub use registry::{JobContext, JobError, JobHandler, JobRegistry, handler_fn};
 pub use repo::JobRow;

@@ -120,7 +120,11 @@ const WAITING_TWIN: &str = "status = 'queued' AND started_at IS NULL AND dedup_k
 
 /// Inserts the job; `None` when it has a dedup key and a twin is waiting (see
 /// [`crate::NewJob::dedup_key`]): the unique index decides, in the same statement.
-pub async fn insert_job<'e, E>(exec: E, job: InsertJob<'_>, now: i64) -> sqlx::Result<Option<JobRow>>
+pub async fn insert_job<'e, E>(
+    exec: E,
+    job: InsertJob<'_>,
+    now: i64,
+) -> sqlx::Result<Option<JobRow>>
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
@@ -704,7 +708,9 @@ pub async fn finish_attempt(
             match crate::insert(&mut *conn, now, job.clone()).await {
                 Ok(_) => {}
                 Err(crate::EnqueueError::Database(e)) => return Err(e),
-                Err(e) => tracing::error!(error = %e, job.id = %id, "a follow-up job was not enqueued"),
+                Err(e) => {
+                    tracing::error!(error = %e, job.id = %id, "a follow-up job was not enqueued")
+                }
             }
         }
     }
@@ -716,7 +722,9 @@ pub const WAKE_CHANNEL: &str = "quire_jobs";
 
 pub async fn notify_workers(queue: &Queue) -> sqlx::Result<()> {
     if queue.kind == DbKind::Postgres {
-        sqlx::raw_sql("NOTIFY quire_jobs").execute(&queue.pool).await?;
+        sqlx::raw_sql("NOTIFY quire_jobs")
+            .execute(&queue.pool)
+            .await?;
     }
     Ok(())
 }

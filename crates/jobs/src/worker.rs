@@ -173,8 +173,13 @@ async fn worker_loop(shared: Arc<Shared>, slot: usize) {
                 if let Some(ended) = ended {
                     record_end(&shared, ended).await;
                 }
-                repo::claim_next(&shared.queue, &lease, shared.config.lease, &shared.job_types)
-                    .await
+                repo::claim_next(
+                    &shared.queue,
+                    &lease,
+                    shared.config.lease,
+                    &shared.job_types,
+                )
+                .await
             }
         };
         match claimed {
@@ -306,8 +311,7 @@ async fn record_end_and_claim(
             Ok(next)
         }
         Err(e) => {
-            let lost_claim_race =
-                matches!(&e, sqlx::Error::Database(d) if d.is_unique_violation());
+            let lost_claim_race = matches!(&e, sqlx::Error::Database(d) if d.is_unique_violation());
             if !lost_claim_race {
                 tracing::warn!(error = %e, "could not record an attempt together with the next claim");
             }
