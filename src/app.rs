@@ -4,6 +4,7 @@
 //! is a folder, a line in [`api_routes`] and, if it has jobs, a line in [`job_registry`].
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -22,8 +23,8 @@ use crate::jobs::{JobRegistry, WorkerPool};
 use crate::questions::service::{RUN_JOB_TYPE, RunQuestions};
 use crate::state::AppState;
 
-/// The capabilities' job handlers, added to `base` (the diagnostics `JobRegistry::from_settings`
-/// enables, or a test's own job types).
+/// The capabilities' job handlers, added to `base` (the diagnostics
+/// `jobs::registry_from_settings` enables, or a test's own job types).
 pub fn job_registry(state: &AppState, base: JobRegistry) -> JobRegistry {
     base.register(UPLOAD_JOB_TYPE, ProcessUpload(state.clone()))
         .register(EMBED_JOB_TYPE, EmbedDocuments(state.clone()))
@@ -32,8 +33,10 @@ pub fn job_registry(state: &AppState, base: JobRegistry) -> JobRegistry {
 
 /// Starts this process's job workers with every capability's handlers.
 pub async fn start_workers(state: &AppState) -> anyhow::Result<WorkerPool> {
-    let base = JobRegistry::from_settings(&state.settings);
-    state.start_workers(job_registry(state, base)).await
+    let base = crate::jobs::registry_from_settings(&state.settings);
+    state
+        .start_workers(Arc::new(job_registry(state, base)))
+        .await
 }
 
 /// The service bound to its listener, ready to run.
@@ -42,12 +45,12 @@ pub struct Application {
     service: HttpService,
     pub state: AppState,
     /// What this instance's workers will run once [`Application::run`] starts them.
-    pub job_registry: JobRegistry,
+    pub job_registry: Arc<JobRegistry>,
 }
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let registry = JobRegistry::from_settings(&settings);
+        let registry = crate::jobs::registry_from_settings(&settings);
         Self::build_with(settings, registry).await
     }
 
@@ -56,7 +59,7 @@ impl Application {
     pub async fn build_with(settings: Settings, registry: JobRegistry) -> anyhow::Result<Self> {
         let addr = SocketAddr::new(settings.host, settings.port);
         let state = AppState::initialise(settings).await?;
-        let job_registry = job_registry(&state, registry);
+        let job_registry = Arc::new(job_registry(&state, registry));
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;

@@ -54,7 +54,8 @@ pub enum Command {
     Results(ResultsArgs),
     /// Compare two runs question by question (client). Exits 1 on any pass → fail.
     Compare(CompareArgs),
-    /// Measure parts of Quire on this machine (diagnostics).
+    /// Measure parts of Quire on this machine (diagnostics; built with `--features bench`).
+    #[cfg(feature = "bench")]
     #[command(hide = true, subcommand)]
     Bench(BenchTarget),
     /// Print the settings reference (used to generate README.md and .env.example).
@@ -81,7 +82,11 @@ impl Command {
 
     /// Serving and working run jobs, which need the tools the settings name.
     pub fn runs_jobs(&self) -> bool {
-        matches!(self, Self::Serve | Self::Worker | Self::Bench(_))
+        #[cfg(feature = "bench")]
+        if matches!(self, Self::Bench(_)) {
+            return true;
+        }
+        matches!(self, Self::Serve | Self::Worker)
     }
 
     pub fn is_client(&self) -> bool {
@@ -198,6 +203,7 @@ fn parse_role(s: &str) -> Result<Role, String> {
     s.parse()
 }
 
+#[cfg(feature = "bench")]
 #[derive(Debug, Subcommand)]
 pub enum BenchTarget {
     /// Job queue throughput and wake-up latency on SQLite (and PostgreSQL with --postgres-url).

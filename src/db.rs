@@ -16,11 +16,8 @@ use crate::config::{DatabaseUrl, Settings};
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DbKind {
-    Sqlite,
-    Postgres,
-}
+/// Defined by the job queue, whose claim differs between the two.
+pub use quire_jobs::DbKind;
 
 #[derive(Clone, Debug)]
 pub struct Db {

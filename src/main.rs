@@ -121,9 +121,11 @@ async fn run(cli: cli::Cli) -> anyhow::Result<()> {
         | Command::Results(_)
         | Command::Compare(_) => anyhow::bail!("client subcommands run before the server's setup"),
         Command::Admin { command } => run_admin(cli.settings, command).await,
+        #[cfg(feature = "bench")]
         Command::Bench(cli::BenchTarget::Jobs(args)) => {
             quire::jobs::bench::run(&cli.settings, args).await
         }
+        #[cfg(feature = "bench")]
         Command::Bench(cli::BenchTarget::Questions(args)) => {
             quire::questions::bench::run(&cli.settings, args).await
         }

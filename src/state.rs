@@ -20,7 +20,7 @@ use crate::backends::limits::BackendLimits;
 use crate::config::{Secret, Settings};
 use crate::db::{Db, PoolSize};
 use crate::http::MetricsHandle;
-use crate::jobs::{JobRegistry, WorkerConfig, WorkerPool};
+use crate::jobs::{JobRegistry, WorkerPool};
 use crate::ratelimit::RateLimiter;
 use crate::storage::Storage;
 
@@ -95,16 +95,10 @@ impl AppState {
     /// Starts `MAX_CONCURRENT_JOBS` workers running `registry`'s job types; they stop
     /// when [`AppStateInner::shutdown`] fires. The registry comes from the assembly
     /// (`crate::app::job_registry`), which knows the capabilities' handlers.
-    pub async fn start_workers(&self, registry: JobRegistry) -> anyhow::Result<WorkerPool> {
+    pub async fn start_workers(&self, registry: Arc<JobRegistry>) -> anyhow::Result<WorkerPool> {
         // A second pool in one process keeps the first one's list: both run one registry.
         let _ = self.job_types.set(registry.job_types());
-        WorkerPool::start(
-            self.db.clone(),
-            Arc::new(registry),
-            WorkerConfig::from_settings(&self.settings),
-            self.shutdown.clone(),
-        )
-        .await
+        crate::jobs::start_workers(&self.db, registry, &self.settings, self.shutdown.clone()).await
     }
 
     /// Can originals be written and read back?

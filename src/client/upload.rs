@@ -205,7 +205,7 @@ fn print_report(report: &Report) {
 async fn wait_for_indexing(ctx: &Context, workspace_id: &str) -> ClientResult<()> {
     let query = [
         ("workspace_id", workspace_id.to_owned()),
-        ("type", "workspace.embed".to_owned()),
+        ("type", "workspaces.embed".to_owned()),
         ("limit", "20".to_owned()),
     ];
     let mut progress = Progress::new("index", 100, "%");

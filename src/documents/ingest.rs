@@ -22,7 +22,7 @@ use crate::documents::repo;
 use crate::documents::service::{DocumentSource, NewDocument, create_document};
 use crate::state::AppState;
 
-pub const UPLOAD_JOB_TYPE: &str = "document.upload";
+pub const UPLOAD_JOB_TYPE: &str = "documents.upload";
 
 /// Progress is written at most this often (and once more after the last entry): a
 /// write per entry was a database round trip per file, and nobody polls faster.

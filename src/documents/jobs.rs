@@ -52,13 +52,11 @@ impl JobHandler for ProcessUpload {
             )));
         }
         if report.by_verdict.get("accepted").copied().unwrap_or(0) > 0 {
-            crate::workspaces::service::enqueue_embedding(
-                state,
+            // Enqueued with the upload's success, in its transaction.
+            ctx.enqueue_on_success(crate::workspaces::service::embed_job(
                 ctx.org_id(),
                 &payload.workspace_id,
-            )
-            .await
-            .map_err(|e| JobError::Retryable(e.to_string()))?;
+            ));
         }
         Ok(result)
     }

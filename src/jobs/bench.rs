@@ -32,6 +32,7 @@ use crate::db::{Db, PoolSize};
 use crate::jobs::registry::JobRegistry;
 use crate::jobs::repo::{self, InsertJob};
 use crate::jobs::worker::{WorkerConfig, WorkerPool};
+use crate::jobs::{Queue, testing};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct JobsBenchArgs {
@@ -113,6 +114,7 @@ async fn bench_database(
     .await?;
     db.migrate().await?;
     let org = crate::orgs::repo::insert_organisation(&db.pool, "bench").await?;
+    let queue = Queue::from(&db);
     let noop = vec!["test.noop".to_owned()];
 
     // Raw claim loops: one connection (bound by the commit latency), and as many
@@ -122,12 +124,12 @@ async fn bench_database(
         let started = Instant::now();
         let mut loops = Vec::new();
         for c in 0..connections {
-            let db = db.clone();
+            let queue = queue.clone();
             let noop = noop.clone();
             loops.push(tokio::spawn(async move {
                 let mut claimed = 0usize;
                 let lease = format!("bench-{c}");
-                while repo::claim_next(&db, &lease, Duration::from_secs(600), &noop)
+                while repo::claim_next(&queue, &lease, Duration::from_secs(600), &noop)
                     .await?
                     .is_some()
                 {
@@ -187,11 +189,11 @@ async fn bench_database(
     // Latency, in-process: this process's workers, woken directly by `enqueue`.
     {
         let stop = CancellationToken::new();
-        let mut config = WorkerConfig::from_settings(settings);
-        config.database_url = url.clone();
+        let mut config = WorkerConfig::from(settings);
+        config.database_url = url.as_str().to_owned();
         let pool = WorkerPool::start(
-            db.clone(),
-            Arc::new(JobRegistry::new().with_test_jobs()),
+            queue.clone(),
+            Arc::new(testing::register(JobRegistry::new())),
             config,
             stop.clone(),
         )
@@ -226,7 +228,9 @@ async fn insert_backlog(db: &Db, org_id: &str, n: usize) -> anyhow::Result<Insta
                 payload: "{}",
                 max_attempts: None,
                 run_at: now,
+                dedup_key: None,
             },
+            now,
         )
         .await?;
     }
@@ -237,7 +241,7 @@ async fn insert_backlog(db: &Db, org_id: &str, n: usize) -> anyhow::Result<Insta
         // never-analysed table the planner guesses it tiny and sorts it on every claim).
         sqlx::query("ANALYZE jobs").execute(&db.pool).await?;
     }
-    repo::notify_workers(db).await?;
+    repo::notify_workers(&Queue::from(db)).await?;
     Ok(committed)
 }
 

@@ -1,10 +1,8 @@
 //! `GET /api/v1/jobs/{id}/events`: a Server-Sent Events stream of a job's changes.
 //!
-//! The stream reads the job's row: at once, then whenever this process announces a change
-//! of the job (its workers and routes do), and at the latest every 250 ms. The row is the
-//! one truth every process writes, so the stream follows a job wherever it runs — another
-//! `quire worker`, another `quire serve` — with at most 250 ms of delay, and needs no
-//! broker. It emits
+//! The events come from the queue's feed of the job ([`quire_jobs::events::follow`]: the
+//! row read at once, on every change this process announces, and at the latest every
+//! 250 ms, so it follows a job run by any process with no broker). It emits
 //!
 //! - `state`: the whole job (as `GET /jobs/{id}`), first at once and then on every status
 //!   change (including a retry's `running → queued`);
@@ -20,8 +18,8 @@ use std::time::Duration;
 use axum::extract::{Path, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
+use quire_jobs::events::JobEvent;
 use serde_json::json;
-use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
@@ -29,7 +27,6 @@ use crate::auth::{Principal, Role};
 use crate::error::{ApiError, ApiResult};
 use crate::jobs::repo::{self, JobRow};
 use crate::jobs::routes::JobResponse;
-use crate::jobs::signals;
 use crate::state::AppState;
 
 /// The longest a change can go unnoticed when the job runs in another process.
@@ -77,6 +74,7 @@ fn progress_event(row: &JobRow, default_max_attempts: u32) -> Event {
         .unwrap_or_else(|_| Event::default().event("progress").data("{}"))
 }
 
+/// Follows the job's feed and writes each event as SSE.
 async fn follow(
     state: AppState,
     org_id: String,
@@ -84,78 +82,26 @@ async fn follow(
     tx: mpsc::Sender<Result<Event, Infallible>>,
 ) {
     let default_attempts = state.settings.job_max_attempts;
-    let mut changes = signals::subscribe_to_job_changes();
-    let mut last = first;
-    if tx
-        .send(Ok(state_event(&last, default_attempts)))
-        .await
-        .is_err()
-    {
-        return;
-    }
-    if last.status().is_terminal() {
-        return;
-    }
-    if last.progress > 0.0
-        && tx
-            .send(Ok(progress_event(&last, default_attempts)))
-            .await
-            .is_err()
-    {
-        return;
-    }
-    let mut ticker = tokio::time::interval(POLL_EVERY);
-    loop {
-        tokio::select! {
-            _ = tx.closed() => return,
-            _ = state.shutdown.cancelled() => return,
-            _ = ticker.tick() => {}
-            changed = changes.recv() => match changed {
-                Ok(changed_id) if changed_id == last.id => {}
-                Ok(_) => continue,
-                Err(RecvError::Lagged(_)) => {}
-                Err(RecvError::Closed) => return,
-            },
-        }
-        let row = match repo::find_job(&state.db.pool, &org_id, &last.id).await {
-            Ok(Some(row)) => row,
-            Ok(None) => {
-                let gone = Event::default()
-                    .event("error")
-                    .data(r#"{"error":"not_found"}"#);
-                let _ = tx.send(Ok(gone)).await;
-                return;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, job.id = %last.id, "could not read the job for its event stream");
-                continue;
-            }
+    let (feed_tx, mut feed) = mpsc::channel(8);
+    tokio::spawn(quire_jobs::events::follow(
+        state.db.pool.clone(),
+        org_id,
+        first,
+        POLL_EVERY,
+        state.shutdown.clone(),
+        feed_tx,
+    ));
+    while let Some(event) = feed.recv().await {
+        let sse = match event {
+            JobEvent::State(row) => state_event(&row, default_attempts),
+            JobEvent::Progress(row) => progress_event(&row, default_attempts),
+            JobEvent::NotFound => Event::default()
+                .event("error")
+                .data(r#"{"error":"not_found"}"#),
         };
-        let progressed =
-            row.progress != last.progress || row.progress_message != last.progress_message;
-        // A retry goes running → queued → running: the attempt count tells them apart even
-        // when two reads see the same status.
-        let state_changed = row.status != last.status || row.attempts != last.attempts;
-        if progressed
-            && !row.status().is_terminal()
-            && tx
-                .send(Ok(progress_event(&row, default_attempts)))
-                .await
-                .is_err()
-        {
+        // The feed ends when this receiver is dropped.
+        if tx.send(Ok(sse)).await.is_err() {
             return;
         }
-        if state_changed
-            && tx
-                .send(Ok(state_event(&row, default_attempts)))
-                .await
-                .is_err()
-        {
-            return;
-        }
-        if row.status().is_terminal() {
-            return;
-        }
-        last = row;
     }
 }

@@ -1,119 +1,111 @@
-//! Durable background jobs: a queue in the database with leases, retries, cancellation,
-//! progress and live events, run by any number of worker processes.
+//! The service's side of the job queue. The queue itself (table, claim, leases, workers,
+//! retries, cancel, progress, de-duplication, follow-ups) is the `quire-jobs` crate,
+//! re-exported here; this module adds what needs the service:
 //!
-//! - [`enqueue`] adds a job (the entry point for features that create work);
-//! - [`registry`] maps job types to handlers and states the idempotency contract;
-//! - [`worker`] claims and runs jobs; [`repo`] holds all SQL, including the claim;
-//! - [`routes`] and [`events`] are the HTTP API (`/api/v1/jobs`);
-//! - [`testing`] holds the hidden `test.*` diagnostic job types.
+//! - [`routes`] and [`events`] are the HTTP API (`/api/v1/jobs`, its SSE stream);
+//! - the settings → [`WorkerConfig`] and → [`JobRegistry`] conversions, and the
+//!   [`Queue`] of the service's [`Db`];
+//! - [`testing`] (feature `test-jobs`) holds the hidden `test.*` diagnostic job types;
+//! - [`bench`] (feature `bench`) is `quire bench jobs`.
 
+#[cfg(feature = "bench")]
 pub mod bench;
 pub mod events;
-pub mod metrics;
-pub mod model;
-pub mod registry;
-pub mod repo;
 pub mod routes;
-pub mod signals;
+#[cfg(feature = "test-jobs")]
 pub mod testing;
-pub mod worker;
 
-use serde_json::Value;
+use std::sync::Arc;
 
+pub use quire_jobs::{
+    EnqueueError, JobContext, JobError, JobHandler, JobRegistry, JobRow, JobStatus, NewJob, Queue,
+    WorkerConfig, WorkerPool, clock, handler_fn, metrics, model, registry, repo, signals, worker,
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Settings;
 use crate::db::Db;
-pub use model::JobStatus;
-pub use registry::{JobContext, JobError, JobHandler, JobRegistry, handler_fn};
-pub use repo::JobRow;
-pub use worker::{WorkerConfig, WorkerPool};
 
-/// A job to enqueue.
-#[derive(Debug, Clone)]
-pub struct NewJob {
-    pub org_id: String,
-    /// A registered job type such as `documents.ingest` (see [`model::is_valid_job_type`]).
-    pub job_type: String,
-    pub workspace_id: Option<String>,
-    pub payload: Value,
-    /// Attempts allowed, first run included; `None` uses the workers' `JOB_MAX_ATTEMPTS`.
-    pub max_attempts: Option<u32>,
-    /// Not before this time (epoch ms); `None` means now.
-    pub run_at: Option<i64>,
+impl From<&Db> for Queue {
+    /// The service's queue runs on the system clock.
+    fn from(db: &Db) -> Self {
+        Queue::new(db.pool.clone(), db.kind)
+    }
 }
 
-impl NewJob {
-    pub fn new(org_id: impl Into<String>, job_type: impl Into<String>, payload: Value) -> Self {
+impl From<&Settings> for WorkerConfig {
+    fn from(settings: &Settings) -> Self {
         Self {
-            org_id: org_id.into(),
-            job_type: job_type.into(),
-            workspace_id: None,
-            payload,
-            max_attempts: None,
-            run_at: None,
+            concurrency: settings.max_concurrent_jobs as usize,
+            lease: settings.job_lease(),
+            heartbeat: settings.job_heartbeat_interval(),
+            poll: settings.job_poll_interval(),
+            retry_backoff_ms: u64::from(settings.job_retry_backoff_ms),
+            default_max_attempts: settings.job_max_attempts,
+            shutdown_grace: settings.shutdown_timeout(),
+            cleanup_after_days: settings.job_cleanup_days,
+            database_url: settings.database_url().as_str().to_owned(),
         }
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum EnqueueError {
-    #[error("'{0}' is not a valid job type name")]
-    InvalidJobType(String),
-    #[error("max_attempts must be at least 1")]
-    InvalidMaxAttempts,
-    #[error(transparent)]
-    Database(#[from] sqlx::Error),
+/// An empty registry (the service's handlers are added where the app is assembled), plus
+/// the `test.*` diagnostics when `QUIRE_ENABLE_TEST_JOBS` is on and this build has them.
+pub fn registry_from_settings(settings: &Settings) -> JobRegistry {
+    let registry = JobRegistry::new();
+    if !settings.enable_test_jobs {
+        return registry;
+    }
+    #[cfg(feature = "test-jobs")]
+    {
+        testing::register(registry)
+    }
+    #[cfg(not(feature = "test-jobs"))]
+    {
+        tracing::warn!(
+            "--enable-test-jobs is ignored: this build has no test job types (feature test-jobs)"
+        );
+        registry
+    }
 }
 
-/// Adds a job to the queue and wakes workers: this process's at once, other processes'
-/// through PostgreSQL `NOTIFY` (SQLite workers elsewhere find it at their next poll).
+/// Starts the worker pool on the service's database (creating the test jobs' table first
+/// when they are registered).
+pub async fn start_workers(
+    db: &Db,
+    registry: Arc<JobRegistry>,
+    settings: &Settings,
+    stop: CancellationToken,
+) -> anyhow::Result<WorkerPool> {
+    #[cfg(feature = "test-jobs")]
+    if registry.contains("test.record") {
+        testing::prepare(&db.pool).await?;
+    }
+    WorkerPool::start(
+        Queue::from(db),
+        registry,
+        WorkerConfig::from(settings),
+        stop,
+    )
+    .await
+}
+
+/// Adds a job to the queue and wakes workers (see [`quire_jobs::enqueue`]).
 pub async fn enqueue(db: &Db, job: NewJob) -> Result<JobRow, EnqueueError> {
-    let row = insert(&db.pool, job).await?;
-    announce(db).await;
-    Ok(row)
+    quire_jobs::enqueue(&Queue::from(db), job).await
 }
 
-/// Adds a job inside the caller's transaction, so rows that describe the job (a
-/// question run, say) commit together with it and no worker can claim the job before
-/// they exist. Call [`announce`] after the commit.
+/// Adds a job inside the caller's transaction (see [`quire_jobs::enqueue_in`]); call
+/// [`announce`] after the commit.
 pub async fn enqueue_in(
+    db: &Db,
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     job: NewJob,
 ) -> Result<JobRow, EnqueueError> {
-    insert(&mut **tx, job).await
+    quire_jobs::enqueue_in(&Queue::from(db), tx, job).await
 }
 
 /// Wakes workers after jobs were committed with [`enqueue_in`].
 pub async fn announce(db: &Db) {
-    signals::wake_workers();
-    if let Err(e) = repo::notify_workers(db).await {
-        // The job is stored; other processes will find it at their next poll.
-        tracing::warn!(error = %e, "could not notify other workers of a new job");
-    }
-}
-
-async fn insert<'e, E>(exec: E, job: NewJob) -> Result<JobRow, EnqueueError>
-where
-    E: sqlx::Executor<'e, Database = sqlx::Any>,
-{
-    if !model::is_valid_job_type(&job.job_type) {
-        return Err(EnqueueError::InvalidJobType(job.job_type));
-    }
-    if job.max_attempts == Some(0) {
-        return Err(EnqueueError::InvalidMaxAttempts);
-    }
-    let id = uuid::Uuid::now_v7().to_string();
-    let payload = job.payload.to_string();
-    let row = repo::insert_job(
-        exec,
-        repo::InsertJob {
-            id: &id,
-            org_id: &job.org_id,
-            workspace_id: job.workspace_id.as_deref(),
-            job_type: &job.job_type,
-            payload: &payload,
-            max_attempts: job.max_attempts.map(i64::from),
-            run_at: job.run_at.unwrap_or_else(crate::time::now_ms),
-        },
-    )
-    .await?;
-    Ok(row)
+    quire_jobs::announce(&Queue::from(db)).await
 }

@@ -127,7 +127,7 @@ impl JobResponse {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct JobFilters {
-    /// Only jobs of this type, e.g. `documents.ingest`.
+    /// Only jobs of this type, e.g. `documents.upload`.
     #[serde(rename = "type")]
     #[param(rename = "type")]
     pub job_type: Option<String>,

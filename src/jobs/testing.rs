@@ -1,5 +1,6 @@
-//! Diagnostic job types, registered only with the hidden `--enable-test-jobs` flag
-//! (`QUIRE_ENABLE_TEST_JOBS=true`). The test suite and the benchmark start real `quire`
+//! Diagnostic job types, compiled only with the feature `test-jobs` (which the test
+//! suite and `bench` turn on) and registered only with the hidden `--enable-test-jobs`
+//! flag (`QUIRE_ENABLE_TEST_JOBS=true`). The test suite and the benchmark start real `quire`
 //! processes with it, so the queue can be exercised across processes and crashes. They
 //! touch nothing but their own job row and the `job_test_executions` table, which they
 //! create on first use.
@@ -110,7 +111,7 @@ async fn sleep(ctx: JobContext) -> Result<Value, JobError> {
 }
 
 async fn record(ctx: JobContext) -> Result<Value, JobError> {
-    insert_execution(&ctx.db().pool, &ctx, 0).await?;
+    insert_execution(ctx.pool(), &ctx, 0).await?;
     Ok(json!({ "worker": worker_name() }))
 }
 
@@ -154,7 +155,7 @@ struct FailPayload {
 
 async fn fail(ctx: JobContext) -> Result<Value, JobError> {
     let p: FailPayload = ctx.payload_as()?;
-    insert_execution(&ctx.db().pool, &ctx, i64::from(ctx.attempt())).await?;
+    insert_execution(ctx.pool(), &ctx, i64::from(ctx.attempt())).await?;
     if p.succeed_on_attempt.is_some_and(|k| ctx.attempt() >= k) {
         return Ok(json!({ "succeeded_on_attempt": ctx.attempt() }));
     }

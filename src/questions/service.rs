@@ -161,7 +161,7 @@ pub async fn record_run(
     );
     job.workspace_id = Some(ws.id.clone());
     let mut tx = pool.begin().await?;
-    let job_row = crate::jobs::enqueue_in(&mut tx, job)
+    let job_row = crate::jobs::enqueue_in(&state.db, &mut tx, job)
         .await
         .map_err(|e| ApiError::Internal(e.into()))?;
     repo::insert_run(

@@ -17,7 +17,7 @@ use crate::workspaces::model::{
 use crate::workspaces::repo::{self, WorkspaceRow, new_workspace_row, slugify};
 use crate::workspaces::threads;
 
-pub const EMBED_JOB_TYPE: &str = "workspace.embed";
+pub const EMBED_JOB_TYPE: &str = "workspaces.embed";
 
 pub async fn find(
     state: &AppState,
@@ -198,18 +198,25 @@ pub async fn delete(
     Ok(())
 }
 
+/// The job that embeds a workspace's `extracted` documents. Its dedup key is the
+/// workspace: a request while one waits joins it (it will see the new documents), and
+/// two never run at once, so they never hand the same documents to the backend.
+pub fn embed_job(org_id: &str, workspace_id: &str) -> NewJob {
+    NewJob::new(
+        org_id,
+        EMBED_JOB_TYPE,
+        json!({ "workspace_id": workspace_id }),
+    )
+    .workspace(workspace_id)
+    .dedup_key(workspace_id)
+}
+
 pub async fn enqueue_embedding(
     state: &AppState,
     org_id: &str,
     workspace_id: &str,
 ) -> Result<JobResponse, ApiError> {
-    let mut job = NewJob::new(
-        org_id,
-        EMBED_JOB_TYPE,
-        json!({ "workspace_id": workspace_id }),
-    );
-    job.workspace_id = Some(workspace_id.to_owned());
-    let row = enqueue(&state.db, job)
+    let row = enqueue(&state.db, embed_job(org_id, workspace_id))
         .await
         .map_err(|e| ApiError::Internal(e.into()))?;
     Ok(JobResponse::from_row(&row, state.settings.job_max_attempts))

@@ -51,37 +51,34 @@ pub async fn upload(
         .unwrap()
 }
 
-/// Polls an upload job until it ends.
+/// Runs the queue dry, then reads the upload job, which must have ended.
 pub async fn finished_upload(app: &TestApp, key: &str, job_id: &str) -> Value {
-    for _ in 0..1500 {
-        let job: Value = app
-            .get_json(&format!("/api/v1/documents/jobs/{job_id}"), key)
-            .await;
-        if ["succeeded", "failed", "cancelled"].contains(&job["status"].as_str().unwrap_or("")) {
-            return job;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("upload job {job_id} did not finish");
+    app.run_pending_jobs().await;
+    let job: Value = app
+        .get_json(&format!("/api/v1/documents/jobs/{job_id}"), key)
+        .await;
+    assert!(
+        ["succeeded", "failed", "cancelled"].contains(&job["status"].as_str().unwrap_or("")),
+        "upload job {job_id} did not finish: {job}"
+    );
+    job
 }
 
-/// Polls until every document of the workspace left `extracted`.
+/// Runs the queue dry (the upload's embed job included), then reads the workspace's
+/// documents, none of which may still be `extracted`.
 pub async fn wait_until_embedded(app: &TestApp, key: &str, workspace_id: &str) -> Vec<Value> {
-    let mut items = Vec::new();
-    for _ in 0..1500 {
-        let page: Value = app
-            .get_json(
-                &format!("/api/v1/workspaces/{workspace_id}/documents?limit=200"),
-                key,
-            )
-            .await;
-        items = page["items"].as_array().unwrap().clone();
-        if !items.is_empty() && items.iter().all(|d| d["status"] != "extracted") {
-            return items;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    app.run_pending_jobs().await;
+    let page: Value = app
+        .get_json(
+            &format!("/api/v1/workspaces/{workspace_id}/documents?limit=200"),
+            key,
+        )
+        .await;
+    let items = page["items"].as_array().unwrap().clone();
+    if !items.is_empty() && items.iter().all(|d| d["status"] != "extracted") {
+        return items;
     }
-    // What the jobs say is what tells a slow embedding from a lost or failed one.
+    // What the jobs say is what tells a lost embedding from a failed one.
     let jobs: Value = app.get_json("/api/v1/jobs?limit=50", key).await;
     panic!("documents were not embedded: documents {items:?}, jobs {jobs}");
 }

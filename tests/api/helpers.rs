@@ -71,8 +71,8 @@ pub struct TestApp {
     pub base_url: String,
     pub client: reqwest::Client,
     pub state: AppState,
-    /// The job types this instance's workers run.
-    pub job_types: Vec<String>,
+    /// What this instance's workers run.
+    pub job_registry: std::sync::Arc<quire::jobs::JobRegistry>,
     /// Kept for the test's duration (the SQLite file and storage live in it).
     #[allow(dead_code)]
     pub data_dir: TempDir,
@@ -206,7 +206,7 @@ impl TestApp {
         .expect("app builds");
         let address = app.local_addr().expect("local addr");
         let state = app.state.clone();
-        let job_types = app.job_registry.job_types();
+        let job_registry = app.job_registry.clone();
         let stop = CancellationToken::new();
         let run_stop = stop.clone();
         tokio::spawn(async move {
@@ -220,7 +220,7 @@ impl TestApp {
                 .build()
                 .expect("client"),
             state,
-            job_types,
+            job_registry,
             data_dir,
             backend,
             stop,

@@ -1,17 +1,45 @@
-//! Helpers for the job tests: enqueueing, waiting for a state with a bounded poll, reading
-//! an event stream, and `quire serve` / `quire worker` child processes on the test's
-//! database.
+//! Helpers for the job tests: enqueueing, draining the queue in the test's task, waiting
+//! for a state with a bounded poll (for tests of the background workers themselves),
+//! reading an event stream, and `quire serve` / `quire worker` child processes on the
+//! test's database.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use quire::jobs::{self, NewJob};
+use quire::jobs::{self, NewJob, Queue, WorkerConfig};
 use serde_json::Value;
 
 use crate::helpers::{TestApp, TestOrg};
 
+/// The longest a test waits for the queue to drain.
+const DRAIN_WITHIN: Duration = Duration::from_secs(120);
+
 impl TestApp {
+    /// The app's queue, on the system clock.
+    pub fn queue(&self) -> Queue {
+        Queue::from(&self.state.db)
+    }
+
+    /// Runs every queued job of the app's types in this task until none is left
+    /// (waiting for those its background workers hold): the test's "jobs are done".
+    pub async fn run_pending_jobs(&self) {
+        let drained = tokio::time::timeout(
+            DRAIN_WITHIN,
+            quire_jobs::run_pending_jobs(
+                &self.queue(),
+                self.job_registry.clone(),
+                WorkerConfig::from(&*self.state.settings),
+            ),
+        )
+        .await;
+        match drained {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => panic!("draining the queue failed: {e}"),
+            Err(_) => panic!("the queue did not drain within {DRAIN_WITHIN:?}"),
+        }
+    }
+
     /// Enqueues a job of `org` through the public API of the queue.
     pub async fn enqueue(&self, org: &TestOrg, job_type: &str, payload: Value) -> String {
         self.enqueue_job(NewJob::new(&org.org_id, job_type, payload))

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use quire::jobs::repo::{self, Finish};
 use quire::jobs::{NewJob, enqueue};
+use quire_jobs::ManualClock;
 use serde_json::json;
 
 use crate::helpers::TestApp;
@@ -31,7 +32,7 @@ async fn concurrent_claimers_never_get_the_same_job(app: TestApp) {
     }
     let mut claimers = Vec::new();
     for c in 0..8 {
-        let db = app.state.db.clone();
+        let db = app.queue();
         claimers.push(tokio::spawn(async move {
             let mut mine = Vec::new();
             loop {
@@ -64,7 +65,10 @@ async fn a_job_whose_lease_expired_is_claimed_again_and_the_old_lease_can_no_lon
 ) {
     let org = app.create_org("Acme").await;
     let id = app.enqueue(&org, "q.work", json!({})).await;
-    let db = &app.state.db;
+    // The clock moves only when the test says so: the lease expires without a sleep.
+    let clock = ManualClock::starting_now();
+    let queue = app.queue().with_clock(clock.clone());
+    let db = &queue;
     let kinds = types(&["q.work"]);
     let short = Duration::from_millis(300);
 
@@ -81,8 +85,16 @@ async fn a_job_whose_lease_expired_is_claimed_again_and_the_old_lease_can_no_lon
         "a leased job is not claimable"
     );
 
+    clock.advance(Duration::from_millis(299));
+    assert!(
+        repo::claim_next(db, "worker-b", short, &kinds)
+            .await
+            .unwrap()
+            .is_none(),
+        "a lease is good until it ends"
+    );
     // Worker A "dies": its lease runs out.
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    clock.advance(Duration::from_millis(2));
     let second = repo::claim_next(db, "worker-b", Duration::from_secs(60), &kinds)
         .await
         .unwrap()
@@ -93,31 +105,33 @@ async fn a_job_whose_lease_expired_is_claimed_again_and_the_old_lease_can_no_lon
 
     // A, waking up, can neither renew nor finish nor report.
     let pool = &db.pool;
+    let now = clock_now(db);
     assert_eq!(
-        repo::renew_lease(pool, &id, "worker-a", short)
-            .await
-            .unwrap(),
+        repo::renew_lease(db, &id, "worker-a", short).await.unwrap(),
         None
     );
     assert!(
-        !repo::update_progress(pool, &id, "worker-a", 50.0, None)
+        !repo::update_progress(pool, now, &id, "worker-a", 50.0, None)
             .await
             .unwrap()
     );
+    let mut conn = pool.acquire().await.unwrap();
     let done = Finish::Succeeded {
         result: json!("from a"),
+        follow_ups: vec![],
     };
     assert!(
-        !repo::finish_attempt(pool, &id, "worker-a", &done)
+        !repo::finish_attempt(&mut conn, now, &id, "worker-a", &done)
             .await
             .unwrap()
     );
     // B can.
     let done = Finish::Succeeded {
         result: json!("from b"),
+        follow_ups: vec![],
     };
     assert!(
-        repo::finish_attempt(pool, &id, "worker-b", &done)
+        repo::finish_attempt(&mut conn, now, &id, "worker-b", &done)
             .await
             .unwrap()
     );
@@ -138,7 +152,9 @@ async fn a_job_whose_lease_expired_is_claimed_again_and_the_old_lease_can_no_lon
 async fn a_renewed_lease_keeps_the_job_from_other_claimers(app: TestApp) {
     let org = app.create_org("Acme").await;
     let id = app.enqueue(&org, "q.work", json!({})).await;
-    let db = &app.state.db;
+    let clock = ManualClock::starting_now();
+    let queue = app.queue().with_clock(clock.clone());
+    let db = &queue;
     let kinds = types(&["q.work"]);
     let lease = Duration::from_millis(400);
     repo::claim_next(db, "worker-a", lease, &kinds)
@@ -146,10 +162,9 @@ async fn a_renewed_lease_keeps_the_job_from_other_claimers(app: TestApp) {
         .unwrap()
         .unwrap();
     for _ in 0..4 {
-        tokio::time::sleep(Duration::from_millis(150)).await;
-        let renewed = repo::renew_lease(&db.pool, &id, "worker-a", lease)
-            .await
-            .unwrap();
+        // Four renewals 300 ms apart: 1.2 s in all, three times the lease.
+        clock.advance(Duration::from_millis(300));
+        let renewed = repo::renew_lease(db, &id, "worker-a", lease).await.unwrap();
         assert_eq!(renewed, Some(false), "still ours, no cancel requested");
         assert!(
             repo::claim_next(db, "worker-b", lease, &kinds)
@@ -169,7 +184,7 @@ async fn one_organisations_backlog_does_not_delay_another_organisations_single_j
     let single = app.enqueue(&quiet, "q.work", json!({})).await;
     let kinds = types(&["q.work"]);
     let mut order = Vec::new();
-    while let Some(job) = repo::claim_next(&app.state.db, "w", Duration::from_secs(60), &kinds)
+    while let Some(job) = repo::claim_next(&app.queue(), "w", Duration::from_secs(60), &kinds)
         .await
         .unwrap()
     {
@@ -189,10 +204,12 @@ async fn one_organisations_backlog_does_not_delay_another_organisations_single_j
 
 async fn a_job_is_not_claimed_before_its_run_at_nor_by_a_worker_without_its_type(app: TestApp) {
     let org = app.create_org("Acme").await;
-    let db = &app.state.db;
+    let clock = ManualClock::starting_now();
+    let queue = app.queue().with_clock(clock.clone());
+    let db = &queue;
     let mut later = NewJob::new(&org.org_id, "q.work", json!({}));
-    later.run_at = Some(quire::time::now_ms() + 400);
-    let later = enqueue(db, later).await.unwrap().id;
+    later.run_at = Some(clock_now(db) + 400);
+    let later = quire_jobs::enqueue(db, later).await.unwrap().id;
     let other = app.enqueue(&org, "q.other", json!({})).await;
     let kinds = types(&["q.work"]);
     assert!(
@@ -201,7 +218,7 @@ async fn a_job_is_not_claimed_before_its_run_at_nor_by_a_worker_without_its_type
             .unwrap()
             .is_none()
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    clock.advance(Duration::from_millis(500));
     let job = repo::claim_next(db, "w", Duration::from_secs(60), &kinds)
         .await
         .unwrap()
@@ -218,9 +235,12 @@ async fn a_job_is_not_claimed_before_its_run_at_nor_by_a_worker_without_its_type
     .unwrap();
     assert_eq!(job.id, other);
     assert!(
-        enqueue(db, NewJob::new(&org.org_id, "Bad Type", json!({})))
-            .await
-            .is_err(),
+        enqueue(
+            &app.state.db,
+            NewJob::new(&org.org_id, "Bad Type", json!({}))
+        )
+        .await
+        .is_err(),
         "job type names are checked"
     );
 }
@@ -228,7 +248,7 @@ async fn a_job_is_not_claimed_before_its_run_at_nor_by_a_worker_without_its_type
 async fn a_cancel_requested_during_a_failing_attempt_wins_over_the_retry(app: TestApp) {
     let org = app.create_org("Acme").await;
     let id = app.enqueue(&org, "q.work", json!({})).await;
-    let db = &app.state.db;
+    let db = &app.queue();
     repo::claim_next(db, "w", Duration::from_secs(60), &types(&["q.work"]))
         .await
         .unwrap()
@@ -237,12 +257,14 @@ async fn a_cancel_requested_during_a_failing_attempt_wins_over_the_retry(app: Te
         .await
         .unwrap();
     assert_eq!(outcome, repo::CancelOutcome::Requested);
+    let now = db.now_ms();
     let retry = Finish::Retry {
         error: "timeout".into(),
-        run_at: quire::time::now_ms(),
+        run_at: now,
     };
+    let mut conn = db.pool.acquire().await.unwrap();
     assert!(
-        repo::finish_attempt(&db.pool, &id, "w", &retry)
+        repo::finish_attempt(&mut conn, now, &id, "w", &retry)
             .await
             .unwrap()
     );
@@ -258,4 +280,8 @@ async fn a_cancel_requested_during_a_failing_attempt_wins_over_the_retry(app: Te
             .unwrap()
             .is_none()
     );
+}
+
+fn clock_now(queue: &quire::jobs::Queue) -> i64 {
+    queue.now_ms()
 }

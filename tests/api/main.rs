@@ -16,6 +16,7 @@ mod errors;
 mod fixtures;
 mod foundation;
 mod jobs;
+mod jobs_dedup;
 mod jobs_processes;
 mod jobs_queue;
 mod migrations;

@@ -95,17 +95,15 @@ pub async fn get_run(app: &TestApp, key: &str, id: &str) -> Value {
         .await
 }
 
-/// Polls a run until its job ends (bounded).
+/// Runs the queue dry, then reads the run, whose job must have ended.
 pub async fn finished_run(app: &TestApp, key: &str, id: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let run = get_run(app, key, id).await;
-        if ["succeeded", "failed", "cancelled"].contains(&run["status"].as_str().unwrap_or("")) {
-            return run;
-        }
-        assert!(Instant::now() < deadline, "run {id} did not finish: {run}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    app.run_pending_jobs().await;
+    let run = get_run(app, key, id).await;
+    assert!(
+        ["succeeded", "failed", "cancelled"].contains(&run["status"].as_str().unwrap_or("")),
+        "run {id} did not finish: {run}"
+    );
+    run
 }
 
 pub async fn results(app: &TestApp, key: &str, id: &str, query: &str) -> Value {
@@ -655,7 +653,9 @@ async fn a_resumed_run_asks_only_the_questions_without_a_result(app: TestApp) {
     job.workspace_id = Some(ws.clone());
     job.run_at = Some(quire::time::now_ms() + 3_600_000);
     let mut tx = pool.begin().await.unwrap();
-    let job = quire::jobs::enqueue_in(&mut tx, job).await.unwrap();
+    let job = quire::jobs::enqueue_in(&app.state.db, &mut tx, job)
+        .await
+        .unwrap();
     repo::insert_run(
         &mut *tx,
         &RunRow {

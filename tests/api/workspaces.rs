@@ -137,7 +137,7 @@ async fn deleting_a_workspace_with_running_jobs_is_409_unless_forced(app: TestAp
     let ws = create_workspace(&app, &org, "Doomed").await;
     // A queued job of the workspace, scheduled far ahead so no worker takes it.
     let mut job =
-        quire::jobs::NewJob::new(&org.org_id, "workspace.embed", json!({"workspace_id": ws}));
+        quire::jobs::NewJob::new(&org.org_id, "workspaces.embed", json!({"workspace_id": ws}));
     job.workspace_id = Some(ws.clone());
     job.run_at = Some(quire::time::now_ms() + 3_600_000);
     let job = quire::jobs::enqueue(&app.state.db, job).await.unwrap();

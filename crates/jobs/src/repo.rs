@@ -33,9 +33,15 @@ use std::time::Duration;
 use serde_json::Value;
 use sqlx::{AnyPool, AssertSqlSafe, FromRow};
 
-use crate::db::{Db, DbKind};
-use crate::jobs::model::JobStatus;
-use crate::time::now_ms;
+use crate::clock::{Clock, SystemClock, after};
+use crate::model::JobStatus;
+use crate::{DbKind, NewJob, Queue};
+
+/// The time of tenant-side changes (cancel, delete, cleanup): they decide nothing about
+/// leases, so they need not follow the queue's clock.
+fn wall_now() -> i64 {
+    SystemClock.now_ms()
+}
 
 /// One row of `jobs`, as stored.
 #[derive(Debug, Clone, FromRow)]
@@ -63,6 +69,7 @@ pub struct JobRow {
     pub started_at: Option<i64>,
     pub completed_at: Option<i64>,
     pub updated_at: i64,
+    pub dedup_key: Option<String>,
 }
 
 impl JobRow {
@@ -91,7 +98,7 @@ impl JobRow {
 const JOB_COLUMNS: &str = "id, org_id, workspace_id, job_type, status, payload, result, checkpoint, \
      error, progress, progress_message, progress_at_start, progress_updated_at, attempts, \
      max_attempts, run_at, lease_owner, lease_until, cancel_requested, created_at, started_at, \
-     completed_at, updated_at";
+     completed_at, updated_at, dedup_key";
 
 /// A job to add to the queue.
 #[derive(Debug, Clone)]
@@ -103,22 +110,34 @@ pub struct InsertJob<'a> {
     pub payload: &'a str,
     pub max_attempts: Option<i64>,
     pub run_at: i64,
+    pub dedup_key: Option<&'a str>,
 }
 
-pub async fn insert_job<'e, E>(exec: E, job: InsertJob<'_>) -> sqlx::Result<JobRow>
+/// The predicate of `jobs_dedup_waiting` (migration 0007): jobs of a key that are waiting
+/// and never started. A job that started once (and went back to the queue for a retry)
+/// is no longer a twin: its attempt may have passed the point that makes new work visible.
+const WAITING_TWIN: &str = "status = 'queued' AND started_at IS NULL AND dedup_key IS NOT NULL";
+
+/// Inserts the job; `None` when it has a dedup key and a twin is waiting (see
+/// [`crate::NewJob::dedup_key`]): the unique index decides, in the same statement.
+pub async fn insert_job<'e, E>(
+    exec: E,
+    job: InsertJob<'_>,
+    now: i64,
+) -> sqlx::Result<Option<JobRow>>
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
-    let now = now_ms();
     let sql = format!(
         "INSERT INTO jobs (id, org_id, workspace_id, job_type, status, payload, max_attempts, \
-         run_at, available_at, wake_at, org_seq, created_at, updated_at) \
+         run_at, available_at, wake_at, org_seq, created_at, updated_at, dedup_key) \
          VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, \
            CASE WHEN $7 <= $8 THEN $7 END, CASE WHEN $7 > $8 THEN $7 END, \
            COALESCE((SELECT b.org_seq + 1 FROM jobs b \
                      WHERE b.org_id = $2 AND b.completed_at IS NULL \
                      ORDER BY b.org_seq DESC LIMIT 1), 0), \
-           $8, $8) \
+           $8, $8, $9) \
+         ON CONFLICT (org_id, job_type, dedup_key) WHERE {WAITING_TWIN} DO NOTHING \
          RETURNING {JOB_COLUMNS}"
     );
     sqlx::query_as(AssertSqlSafe(sql))
@@ -130,8 +149,30 @@ where
         .bind(job.max_attempts)
         .bind(job.run_at)
         .bind(now)
-        .fetch_one(exec)
+        .bind(job.dedup_key)
+        .fetch_optional(exec)
         .await
+}
+
+/// The waiting job of `(org, type, key)`, if any.
+pub async fn find_waiting_twin<'e, E>(
+    exec: E,
+    org_id: &str,
+    job_type: &str,
+    dedup_key: &str,
+) -> sqlx::Result<Option<JobRow>>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT {JOB_COLUMNS} FROM jobs \
+         WHERE org_id = $1 AND job_type = $2 AND dedup_key = $3 AND {WAITING_TWIN}"
+    )))
+    .bind(org_id)
+    .bind(job_type)
+    .bind(dedup_key)
+    .fetch_optional(exec)
+    .await
 }
 
 pub async fn find_job<'e, E>(exec: E, org_id: &str, id: &str) -> sqlx::Result<Option<JobRow>>
@@ -243,7 +284,7 @@ pub async fn request_cancel(pool: &AnyPool, org_id: &str, id: &str) -> sqlx::Res
     // it running. Two rounds always suffice: a running job never goes back to a state the
     // first statement handles without a worker first finishing the attempt.
     for _ in 0..3 {
-        let now = now_ms();
+        let now = wall_now();
         let cancelled = sqlx::query(
             "UPDATE jobs SET status = 'cancelled', cancel_requested = 1, completed_at = $1, \
              updated_at = $1, available_at = NULL, wake_at = NULL, \
@@ -370,12 +411,30 @@ pub async fn count_unfinished_jobs(pool: &AnyPool) -> sqlx::Result<Vec<(String, 
 /// Claims the next available job of one of `job_types` for `lease_owner`, for `lease`.
 /// `None` when nothing is available. See the module documentation for the order.
 pub async fn claim_next(
-    db: &Db,
+    queue: &Queue,
     lease_owner: &str,
     lease: Duration,
     job_types: &[String],
 ) -> sqlx::Result<Option<JobRow>> {
-    claim_next_in(&db.pool, db.kind, lease_owner, lease, job_types).await
+    let claimed = claim_next_in(
+        &queue.pool,
+        queue.kind,
+        queue.now_ms(),
+        lease_owner,
+        lease,
+        job_types,
+    )
+    .await;
+    match claimed {
+        // PostgreSQL only: another claimer started this job's twin after our probe read
+        // it as idle (see `jobs_dedup_running`). Nothing was claimed; the next claim's
+        // probe sees the twin running and passes over this job.
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            crate::signals::wake_workers();
+            Ok(None)
+        }
+        other => other,
+    }
 }
 
 /// [`claim_next`] on a given executor (e.g. inside the transaction that also records the
@@ -383,6 +442,7 @@ pub async fn claim_next(
 pub async fn claim_next_in<'e, E>(
     exec: E,
     kind: DbKind,
+    now: i64,
     lease_owner: &str,
     lease: Duration,
     job_types: &[String],
@@ -393,8 +453,7 @@ where
     if job_types.is_empty() {
         return Ok(None);
     }
-    let now = now_ms();
-    let lease_until = now + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
+    let lease_until = after(now, lease);
     let type_list = (0..job_types.len())
         .map(|i| format!("${}", i + 4))
         .collect::<Vec<_>>()
@@ -403,6 +462,15 @@ where
         DbKind::Postgres => " FOR UPDATE SKIP LOCKED",
         DbKind::Sqlite => "",
     };
+    // A job whose twin (same dedup key) is running waits: see `NewJob::dedup_key`.
+    let idle = |t: &str| {
+        format!(
+            "({t}.dedup_key IS NULL OR NOT EXISTS (SELECT 1 FROM jobs r \
+             WHERE r.status = 'running' AND r.org_id = {t}.org_id \
+             AND r.job_type = {t}.job_type AND r.dedup_key = {t}.dedup_key AND r.id <> {t}.id))"
+        )
+    };
+    let (idle_t, idle_c) = (idle("t"), idle("c"));
     let sql = format!(
         "UPDATE jobs SET status = 'running', lease_owner = $1, lease_until = $2, \
            wake_at = $2, available_at = NULL, attempts = attempts + 1, started_at = $3, \
@@ -410,10 +478,10 @@ where
          WHERE id = COALESCE(\
            (SELECT t.id FROM jobs t \
             WHERE t.wake_at IS NOT NULL AND t.wake_at <= $3 AND t.job_type IN ({type_list}) \
-            ORDER BY t.wake_at, t.id LIMIT 1{lock}), \
+            AND {idle_t} ORDER BY t.wake_at, t.id LIMIT 1{lock}), \
            (SELECT c.id FROM jobs c \
             WHERE c.available_at IS NOT NULL AND c.job_type IN ({type_list}) \
-            ORDER BY c.org_seq, c.available_at, c.id LIMIT 1{lock})) \
+            AND {idle_c} ORDER BY c.org_seq, c.available_at, c.id LIMIT 1{lock})) \
          RETURNING {JOB_COLUMNS}"
     );
     let mut query = sqlx::query_as::<_, JobRow>(AssertSqlSafe(sql))
@@ -429,13 +497,13 @@ where
 /// Renews the lease. `None` when the lease is no longer ours (the job was taken over or
 /// deleted); otherwise whether a cancel was requested.
 pub async fn renew_lease(
-    pool: &AnyPool,
+    queue: &Queue,
     id: &str,
     lease_owner: &str,
     lease: Duration,
 ) -> sqlx::Result<Option<bool>> {
-    let now = now_ms();
-    let until = now + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
+    let now = queue.now_ms();
+    let until = after(now, lease);
     let row: Option<(i64,)> = sqlx::query_as(
         "UPDATE jobs SET lease_until = $1, wake_at = $1, updated_at = $2 \
          WHERE id = $3 AND lease_owner = $4 AND status = 'running' \
@@ -445,7 +513,7 @@ pub async fn renew_lease(
     .bind(now)
     .bind(id)
     .bind(lease_owner)
-    .fetch_optional(pool)
+    .fetch_optional(&queue.pool)
     .await?;
     Ok(row.map(|(c,)| c == 1))
 }
@@ -471,6 +539,7 @@ pub async fn check_lease(
 /// Records progress; `false` when the lease is lost.
 pub async fn update_progress<'e, E>(
     exec: E,
+    now: i64,
     id: &str,
     lease_owner: &str,
     progress: f64,
@@ -479,7 +548,6 @@ pub async fn update_progress<'e, E>(
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
-    let now = now_ms();
     let done = sqlx::query(
         "UPDATE jobs SET progress = $1, progress_message = $2, progress_updated_at = $3, \
          updated_at = $3 WHERE id = $4 AND lease_owner = $5 AND status = 'running'",
@@ -497,6 +565,7 @@ where
 /// Stores the handler's checkpoint; `false` when the lease is lost.
 pub async fn save_checkpoint<'e, E>(
     exec: E,
+    now: i64,
     id: &str,
     lease_owner: &str,
     checkpoint: &Value,
@@ -509,7 +578,7 @@ where
          WHERE id = $3 AND lease_owner = $4 AND status = 'running'",
     )
     .bind(checkpoint.to_string())
-    .bind(now_ms())
+    .bind(now)
     .bind(id)
     .bind(lease_owner)
     .execute(exec)
@@ -520,14 +589,14 @@ where
 /// Touches the job row under the lease, inside a transaction: on PostgreSQL this locks the
 /// row until commit (so nobody can take the job over meanwhile), on SQLite it takes the
 /// database write lock. `false` when the lease is lost.
-pub async fn fence<'e, E>(exec: E, id: &str, lease_owner: &str) -> sqlx::Result<bool>
+pub async fn fence<'e, E>(exec: E, now: i64, id: &str, lease_owner: &str) -> sqlx::Result<bool>
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
     let done = sqlx::query(
         "UPDATE jobs SET updated_at = $1 WHERE id = $2 AND lease_owner = $3 AND status = 'running'",
     )
-    .bind(now_ms())
+    .bind(now)
     .bind(id)
     .bind(lease_owner)
     .execute(exec)
@@ -540,6 +609,9 @@ where
 pub enum Finish {
     Succeeded {
         result: Value,
+        /// Jobs to enqueue in the transaction that records the success (see
+        /// [`crate::JobContext::enqueue_on_success`]).
+        follow_ups: Vec<NewJob>,
     },
     /// Back to the queue until `run_at` (ms), keeping the error of this attempt.
     Retry {
@@ -566,24 +638,24 @@ impl Finish {
 }
 
 /// Ends the attempt under the lease; `false` when the lease was lost (then nothing is
-/// written: the job belongs to another worker now).
-pub async fn finish_attempt<'e, E>(
-    exec: E,
+/// written: the job belongs to another worker now). A success's follow-up jobs are
+/// inserted on the same connection right after, so when it is a transaction the job's
+/// end and its follow-ups commit together or not at all (a follow-up that does not fit,
+/// such as an invalid type, is logged and skipped: the work that succeeded stays done).
+pub async fn finish_attempt(
+    conn: &mut sqlx::AnyConnection,
+    now: i64,
     id: &str,
     lease_owner: &str,
     finish: &Finish,
-) -> sqlx::Result<bool>
-where
-    E: sqlx::Executor<'e, Database = sqlx::Any>,
-{
-    let now = now_ms();
+) -> sqlx::Result<bool> {
     const UNDER_LEASE: &str = "WHERE id = $1 AND lease_owner = $2 AND status = 'running'";
     // A cancel requested after the worker's last check still wins over going back to the
     // queue.
     const REQUEUE_UNLESS_CANCELLED: &str =
         "status = CASE WHEN cancel_requested = 1 THEN 'cancelled' ELSE 'queued' END";
     let query = match finish {
-        Finish::Succeeded { result } => sqlx::query(AssertSqlSafe(format!(
+        Finish::Succeeded { result, .. } => sqlx::query(AssertSqlSafe(format!(
             "UPDATE jobs SET status = 'succeeded', result = $3, progress = 100, error = NULL, \
              completed_at = $4, updated_at = $4, lease_owner = NULL, lease_until = NULL, \
              wake_at = NULL {UNDER_LEASE}"
@@ -630,15 +702,29 @@ where
         .bind(lease_owner)
         .bind(now),
     };
-    Ok(query.execute(exec).await?.rows_affected() == 1)
+    let held = query.execute(&mut *conn).await?.rows_affected() == 1;
+    if let (true, Finish::Succeeded { follow_ups, .. }) = (held, finish) {
+        for job in follow_ups {
+            match crate::insert(&mut *conn, now, job.clone()).await {
+                Ok(_) => {}
+                Err(crate::EnqueueError::Database(e)) => return Err(e),
+                Err(e) => {
+                    tracing::error!(error = %e, job.id = %id, "a follow-up job was not enqueued")
+                }
+            }
+        }
+    }
+    Ok(held)
 }
 
 /// Wakes `quire worker`/`quire serve` processes listening on PostgreSQL.
 pub const WAKE_CHANNEL: &str = "quire_jobs";
 
-pub async fn notify_workers(db: &Db) -> sqlx::Result<()> {
-    if db.kind == DbKind::Postgres {
-        sqlx::raw_sql("NOTIFY quire_jobs").execute(&db.pool).await?;
+pub async fn notify_workers(queue: &Queue) -> sqlx::Result<()> {
+    if queue.kind == DbKind::Postgres {
+        sqlx::raw_sql("NOTIFY quire_jobs")
+            .execute(&queue.pool)
+            .await?;
     }
     Ok(())
 }
@@ -657,4 +743,23 @@ pub async fn active_jobs_of_workspace(
     .fetch_all(pool)
     .await?;
     Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
+/// Queued or running jobs of these types, across organisations (the drain helper's end
+/// condition).
+pub async fn count_unfinished_of_types(pool: &AnyPool, job_types: &[String]) -> sqlx::Result<i64> {
+    if job_types.is_empty() {
+        return Ok(0);
+    }
+    let type_list = (0..job_types.len())
+        .map(|i| format!("${}", i + 1))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut query = sqlx::query_scalar::<_, i64>(AssertSqlSafe(format!(
+        "SELECT COUNT(*) FROM jobs WHERE completed_at IS NULL AND job_type IN ({type_list})"
+    )));
+    for t in job_types {
+        query = query.bind(t.as_str());
+    }
+    query.fetch_one(pool).await
 }

@@ -5,11 +5,11 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 /// Where a job is in its life: `queued → running → succeeded | failed | cancelled`.
 /// A failed attempt with attempts left goes back to `queued` (with a later `run_at`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum JobStatus {
     /// Waiting for a worker (possibly until `run_at`, after a failed attempt).
@@ -66,7 +66,7 @@ impl FromStr for JobStatus {
 }
 
 /// A job type name: lowercase ASCII letters, digits, `.`, `_` and `-`, 1 to 64 characters
-/// (e.g. `documents.ingest`). Checked when enqueuing so a typo cannot create a job no
+/// (e.g. `documents.upload`). Checked when enqueuing so a typo cannot create a job no
 /// worker will ever claim.
 pub fn is_valid_job_type(name: &str) -> bool {
     !name.is_empty()
@@ -156,7 +156,7 @@ mod tests {
 
     #[test]
     fn job_type_names_are_restricted_to_a_safe_alphabet() {
-        assert!(is_valid_job_type("documents.ingest"));
+        assert!(is_valid_job_type("documents.upload"));
         assert!(is_valid_job_type("test.sleep"));
         assert!(!is_valid_job_type(""));
         assert!(!is_valid_job_type("Documents"));

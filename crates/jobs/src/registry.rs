@@ -21,6 +21,11 @@
 //! transaction itself: on SQLite it holds the database's write lock, so a
 //! [`JobContext::report_progress`] (another connection) would wait for it.
 //!
+//! Work that must follow a success (embedding the documents an upload produced) is
+//! handed to [`JobContext::enqueue_on_success`]: the follow-up jobs are inserted in the
+//! transaction that records the success, so a crash can neither lose them nor enqueue
+//! them for a job that then runs again.
+//!
 //! Cancellation is cooperative: check [`JobContext::is_cancelled`] (or `await`
 //! [`JobContext::cancelled`]) between units of work and return [`JobError::Cancelled`];
 //! a unit in progress should either commit entirely or roll back. The token also fires
@@ -29,15 +34,14 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::db::Db;
-use crate::jobs::repo::{self, JobRow};
-use crate::jobs::signals;
+use crate::repo::{self, JobRow};
+use crate::{NewJob, Queue, signals};
 
 /// Why an attempt did not succeed.
 #[derive(Debug, thiserror::Error)]
@@ -121,22 +125,6 @@ impl JobRegistry {
         Self::default()
     }
 
-    /// The handlers of the service itself (none yet; later features add theirs here),
-    /// plus the `test.*` diagnostics when `QUIRE_ENABLE_TEST_JOBS` is on.
-    pub fn from_settings(settings: &crate::config::Settings) -> Self {
-        let registry = Self::new();
-        if settings.enable_test_jobs {
-            registry.with_test_jobs()
-        } else {
-            registry
-        }
-    }
-
-    /// Adds the hidden `test.*` job types (see [`crate::jobs::testing`]).
-    pub fn with_test_jobs(self) -> Self {
-        crate::jobs::testing::register(self)
-    }
-
     /// Adds (or replaces) the handler of `job_type`.
     pub fn register(mut self, job_type: &str, handler: impl JobHandler) -> Self {
         self.handlers.insert(job_type.to_owned(), Arc::new(handler));
@@ -162,8 +150,9 @@ impl JobRegistry {
 #[derive(Clone)]
 pub struct JobContext {
     job: Arc<ClaimedJob>,
-    db: Db,
+    queue: Queue,
     cancel: CancellationToken,
+    follow_ups: Arc<Mutex<Vec<NewJob>>>,
 }
 
 struct ClaimedJob {
@@ -178,7 +167,12 @@ struct ClaimedJob {
 }
 
 impl JobContext {
-    pub(crate) fn new(row: &JobRow, lease_owner: &str, db: Db, cancel: CancellationToken) -> Self {
+    pub(crate) fn new(
+        row: &JobRow,
+        lease_owner: &str,
+        queue: Queue,
+        cancel: CancellationToken,
+    ) -> Self {
         Self {
             job: Arc::new(ClaimedJob {
                 id: row.id.clone(),
@@ -190,8 +184,9 @@ impl JobContext {
                 attempt: u32::try_from(row.attempts).unwrap_or(u32::MAX),
                 lease_owner: lease_owner.to_owned(),
             }),
-            db,
+            queue,
             cancel,
+            follow_ups: Arc::default(),
         }
     }
 
@@ -232,8 +227,30 @@ impl JobContext {
         self.job.checkpoint.as_ref()
     }
 
-    pub fn db(&self) -> &Db {
-        &self.db
+    /// The database the queue is in (the handler's own tables are there too).
+    pub fn pool(&self) -> &sqlx::AnyPool {
+        &self.queue.pool
+    }
+
+    pub fn queue(&self) -> &Queue {
+        &self.queue
+    }
+
+    /// Enqueues `job` if, and when, this attempt succeeds: in the transaction that
+    /// records the success. Dropped when the attempt fails or is cancelled (a retry asks
+    /// again). Follow-ups with a dedup key join a waiting twin, as [`crate::enqueue`] does.
+    pub fn enqueue_on_success(&self, job: NewJob) {
+        if let Ok(mut follow_ups) = self.follow_ups.lock() {
+            follow_ups.push(job);
+        }
+    }
+
+    /// The follow-ups asked for so far (the worker takes them when the handler returns).
+    pub(crate) fn take_follow_ups(&self) -> Vec<NewJob> {
+        self.follow_ups
+            .lock()
+            .map(|mut f| std::mem::take(&mut *f))
+            .unwrap_or_default()
     }
 
     /// Fires on a cancel request, on worker shutdown and when the lease is lost.
@@ -272,7 +289,8 @@ impl JobContext {
         };
         let message = message.into();
         let held = repo::update_progress(
-            &self.db.pool,
+            &self.queue.pool,
+            self.queue.now_ms(),
             &self.job.id,
             &self.job.lease_owner,
             percent,
@@ -291,7 +309,8 @@ impl JobContext {
     /// together with the rows it describes).
     pub async fn save_checkpoint(&self, checkpoint: &Value) -> Result<(), JobError> {
         let held = repo::save_checkpoint(
-            &self.db.pool,
+            &self.queue.pool,
+            self.queue.now_ms(),
             &self.job.id,
             &self.job.lease_owner,
             checkpoint,
@@ -307,8 +326,15 @@ impl JobContext {
     /// A transaction that can commit only while this worker holds the lease. Everything
     /// written in it (rows and checkpoint) lands together or not at all.
     pub async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, JobError> {
-        let mut tx = self.db.pool.begin().await?;
-        if repo::fence(&mut *tx, &self.job.id, &self.job.lease_owner).await? {
+        let mut tx = self.queue.pool.begin().await?;
+        if repo::fence(
+            &mut *tx,
+            self.queue.now_ms(),
+            &self.job.id,
+            &self.job.lease_owner,
+        )
+        .await?
+        {
             Ok(tx)
         } else {
             let _ = tx.rollback().await;
@@ -322,9 +348,14 @@ impl JobContext {
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
         checkpoint: &Value,
     ) -> Result<(), JobError> {
-        let held =
-            repo::save_checkpoint(&mut **tx, &self.job.id, &self.job.lease_owner, checkpoint)
-                .await?;
+        let held = repo::save_checkpoint(
+            &mut **tx,
+            self.queue.now_ms(),
+            &self.job.id,
+            &self.job.lease_owner,
+            checkpoint,
+        )
+        .await?;
         if held {
             Ok(())
         } else {

@@ -3,7 +3,7 @@
 //! at once instead of at their next poll), and the cancellation tokens of the jobs running
 //! in this process (a cancel request served here reaches its handler at once).
 //!
-//! They are process-wide because [`crate::jobs::enqueue`] takes only the database, and
+//! They are process-wide because [`crate::enqueue`] takes only the queue, and
 //! because every worker pool and stream in the process should hear them. They are only
 //! ever a shortcut: other processes learn the same things from the database (by
 //! LISTEN/NOTIFY or by polling), so nothing is lost when a signal is missed.

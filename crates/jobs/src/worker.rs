@@ -10,7 +10,7 @@
 //!   two are separate statements.
 //! - **Wake-up.** An idle loop waits for the first of: an in-process signal (a job was
 //!   enqueued by this process, or a retry of this process became due), a PostgreSQL
-//!   `NOTIFY quire_jobs` (sent by [`crate::jobs::enqueue`] in any process), or its poll
+//!   `NOTIFY quire_jobs` (sent by [`crate::enqueue`] in any process), or its poll
 //!   interval (`JOB_POLL_INTERVAL_MS`; five times that on PostgreSQL, where polling is only
 //!   the fallback for retries scheduled by other processes and lost notifications).
 //! - **Heartbeat.** While the handler runs, the lease is renewed every third of
@@ -26,6 +26,11 @@
 //! - **Shutdown.** The loops stop claiming; running handlers get `SHUTDOWN_TIMEOUT` to
 //!   finish, then their token fires, and 5 s later they are aborted. A job that did not
 //!   finish is put back in the queue without counting the attempt.
+//! - **Follow-ups.** Jobs a handler asked for with
+//!   [`JobContext::enqueue_on_success`] are inserted in the transaction that records the
+//!   success, then announced like any enqueue.
+//! - **Draining** (feature `testing`): [`run_pending_jobs`] runs the same attempts in the
+//!   calling task until the queue is idle, so tests wait for jobs without sleeping.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,13 +40,10 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::config::{DatabaseUrl, Settings};
-use crate::db::{Db, DbKind};
-use crate::jobs::model::retry_delay_ms;
-use crate::jobs::registry::{JobContext, JobError, JobRegistry};
-use crate::jobs::repo::{self, CleanupScope, Finish, JobRow};
-use crate::jobs::signals;
-use crate::time::now_ms;
+use crate::model::retry_delay_ms;
+use crate::registry::{JobContext, JobError, JobRegistry};
+use crate::repo::{self, CleanupScope, Finish, JobRow};
+use crate::{DbKind, NewJob, Queue, signals};
 
 /// How long a handler that ignores its cancelled token may run on during shutdown.
 const ABORT_AFTER: Duration = Duration::from_secs(5);
@@ -50,8 +52,8 @@ const CANCEL_CHECK_EVERY: Duration = Duration::from_secs(1);
 const CLEANUP_EVERY: Duration = Duration::from_secs(3600);
 const FIRST_CLEANUP_AFTER: Duration = Duration::from_secs(60);
 
-/// Everything the pool needs from the settings.
-#[derive(Debug, Clone)]
+/// Everything the pool needs to know (the service fills it from its settings).
+#[derive(Clone)]
 pub struct WorkerConfig {
     pub concurrency: usize,
     pub lease: Duration,
@@ -61,27 +63,28 @@ pub struct WorkerConfig {
     pub default_max_attempts: u32,
     pub shutdown_grace: Duration,
     pub cleanup_after_days: u32,
-    pub database_url: DatabaseUrl,
+    /// The PostgreSQL URL to `LISTEN` on for wake-ups (a connection of its own, outside
+    /// the pool); unused on SQLite. Holds the password, so `Debug` leaves it out.
+    pub database_url: String,
 }
 
-impl WorkerConfig {
-    pub fn from_settings(settings: &Settings) -> Self {
-        Self {
-            concurrency: settings.max_concurrent_jobs as usize,
-            lease: settings.job_lease(),
-            heartbeat: settings.job_heartbeat_interval(),
-            poll: settings.job_poll_interval(),
-            retry_backoff_ms: u64::from(settings.job_retry_backoff_ms),
-            default_max_attempts: settings.job_max_attempts,
-            shutdown_grace: settings.shutdown_timeout(),
-            cleanup_after_days: settings.job_cleanup_days,
-            database_url: settings.database_url(),
-        }
+impl std::fmt::Debug for WorkerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerConfig")
+            .field("concurrency", &self.concurrency)
+            .field("lease", &self.lease)
+            .field("heartbeat", &self.heartbeat)
+            .field("poll", &self.poll)
+            .field("retry_backoff_ms", &self.retry_backoff_ms)
+            .field("default_max_attempts", &self.default_max_attempts)
+            .field("shutdown_grace", &self.shutdown_grace)
+            .field("cleanup_after_days", &self.cleanup_after_days)
+            .finish_non_exhaustive()
     }
 }
 
 struct Shared {
-    db: Db,
+    queue: Queue,
     registry: Arc<JobRegistry>,
     config: WorkerConfig,
     job_types: Vec<String>,
@@ -97,17 +100,14 @@ impl WorkerPool {
     /// Starts the loops, the PostgreSQL listener and the periodic cleanup. They run until
     /// `stop` is cancelled.
     pub async fn start(
-        db: Db,
+        queue: Queue,
         registry: Arc<JobRegistry>,
         config: WorkerConfig,
         stop: CancellationToken,
     ) -> anyhow::Result<Self> {
-        if registry.contains("test.record") {
-            crate::jobs::testing::prepare(&db.pool).await?;
-        }
         let shared = Arc::new(Shared {
             job_types: registry.job_types(),
-            db,
+            queue,
             registry,
             config,
             stop,
@@ -118,7 +118,7 @@ impl WorkerPool {
                 let shared = shared.clone();
                 tasks.spawn(async move { worker_loop(shared, slot).await });
             }
-            if shared.db.kind == DbKind::Postgres {
+            if shared.queue.kind == DbKind::Postgres {
                 let url = shared.config.database_url.clone();
                 let stop = shared.stop.clone();
                 tasks.spawn(async move { listen_for_wakeups(url, stop).await });
@@ -147,7 +147,7 @@ impl WorkerPool {
 }
 
 async fn worker_loop(shared: Arc<Shared>, slot: usize) {
-    let idle_wait = match shared.db.kind {
+    let idle_wait = match shared.queue.kind {
         DbKind::Sqlite => shared.config.poll,
         DbKind::Postgres => shared.config.poll * 5,
     };
@@ -166,14 +166,20 @@ async fn worker_loop(shared: Arc<Shared>, slot: usize) {
         woken.as_mut().enable();
         let lease = format!("{process}-w{slot}-{}", uuid::Uuid::now_v7().simple());
         let claimed = match pending.take() {
-            Some(ended) if shared.db.kind == DbKind::Postgres => {
+            Some(ended) if shared.queue.kind == DbKind::Postgres => {
                 record_end_and_claim(&shared, ended, &lease).await
             }
             ended => {
                 if let Some(ended) = ended {
                     record_end(&shared, ended).await;
                 }
-                repo::claim_next(&shared.db, &lease, shared.config.lease, &shared.job_types).await
+                repo::claim_next(
+                    &shared.queue,
+                    &lease,
+                    shared.config.lease,
+                    &shared.job_types,
+                )
+                .await
             }
         };
         match claimed {
@@ -257,8 +263,8 @@ async fn run_attempt(shared: &Shared, job: JobRow, lease: String, span: tracing:
             ),
         })
     } else {
-        let (joined, interrupt) = supervise(shared, &job, &lease).await;
-        decide(shared, joined, interrupt, attempt, max_attempts)
+        let (joined, interrupt, follow_ups) = supervise(shared, &job, &lease).await;
+        decide(shared, joined, interrupt, follow_ups, attempt, max_attempts)
     };
     Ended {
         id: job.id,
@@ -278,15 +284,18 @@ async fn record_end_and_claim(
     lease: &str,
 ) -> sqlx::Result<Option<JobRow>> {
     let Some(finish) = &ended.finish else {
-        after_end(shared, &ended, false);
-        return repo::claim_next(&shared.db, lease, shared.config.lease, &shared.job_types).await;
+        after_end(shared, &ended, false).await;
+        return repo::claim_next(&shared.queue, lease, shared.config.lease, &shared.job_types)
+            .await;
     };
     let attempt = async {
-        let mut tx = shared.db.pool.begin().await?;
-        let held = repo::finish_attempt(&mut *tx, &ended.id, &ended.lease, finish).await?;
+        let now = shared.queue.now_ms();
+        let mut tx = shared.queue.pool.begin().await?;
+        let held = repo::finish_attempt(&mut tx, now, &ended.id, &ended.lease, finish).await?;
         let next = repo::claim_next_in(
             &mut *tx,
-            shared.db.kind,
+            shared.queue.kind,
+            now,
             lease,
             shared.config.lease,
             &shared.job_types,
@@ -298,12 +307,21 @@ async fn record_end_and_claim(
     .await;
     match attempt {
         Ok((held, next)) => {
-            after_end(shared, &ended, held);
+            after_end(shared, &ended, held).await;
             Ok(next)
         }
         Err(e) => {
-            tracing::warn!(error = %e, "could not record an attempt together with the next claim");
+            let lost_claim_race = matches!(&e, sqlx::Error::Database(d) if d.is_unique_violation());
+            if !lost_claim_race {
+                tracing::warn!(error = %e, "could not record an attempt together with the next claim");
+            }
             record_end(shared, ended).await;
+            if lost_claim_race {
+                // The claim met a twin that another claimer had just started (see
+                // `repo::claim_next`): nothing to report, claim again at once.
+                signals::wake_workers();
+                return Ok(None);
+            }
             Err(e)
         }
     }
@@ -312,11 +330,11 @@ async fn record_end_and_claim(
 /// Writes the end of an attempt on its own.
 async fn record_end(shared: &Shared, ended: Ended) {
     let Some(finish) = &ended.finish else {
-        after_end(shared, &ended, false);
+        after_end(shared, &ended, false).await;
         return;
     };
-    match repo::finish_attempt(&shared.db.pool, &ended.id, &ended.lease, finish).await {
-        Ok(held) => after_end(shared, &ended, held),
+    match write_end(&shared.queue, &ended, finish).await {
+        Ok(held) => after_end(shared, &ended, held).await,
         Err(e) => {
             let _entered = ended.span.enter();
             tracing::error!(
@@ -328,9 +346,29 @@ async fn record_end(shared: &Shared, ended: Ended) {
     }
 }
 
+/// Writes the end of an attempt on a connection of its own; in a transaction when it
+/// carries follow-up jobs, so they commit together with the success.
+async fn write_end(queue: &Queue, ended: &Ended, finish: &Finish) -> sqlx::Result<bool> {
+    let now = queue.now_ms();
+    if matches!(finish, Finish::Succeeded { follow_ups, .. } if !follow_ups.is_empty()) {
+        let mut tx = queue.pool.begin().await?;
+        let held = repo::finish_attempt(&mut tx, now, &ended.id, &ended.lease, finish).await?;
+        tx.commit().await?;
+        Ok(held)
+    } else {
+        let mut conn = queue.pool.acquire().await?;
+        repo::finish_attempt(&mut conn, now, &ended.id, &ended.lease, finish).await
+    }
+}
+
 /// Logs, metrics and wake-ups once the end of an attempt is written (`held`: the lease
 /// was still ours, so it was).
-fn after_end(shared: &Shared, ended: &Ended, held: bool) {
+async fn after_end(shared: &Shared, ended: &Ended, held: bool) {
+    if held
+        && matches!(&ended.finish, Some(Finish::Succeeded { follow_ups, .. }) if !follow_ups.is_empty())
+    {
+        crate::announce(&shared.queue).await;
+    }
     let _entered = ended.span.enter();
     let label = ended.label();
     match (&ended.finish, held) {
@@ -343,7 +381,7 @@ fn after_end(shared: &Shared, ended: &Ended, held: bool) {
         ),
         (Some(Finish::Retry { error, run_at }), true) => {
             tracing::info!(error = %error, retry_at = run_at, "attempt failed; retrying later");
-            wake_at(*run_at, shared.stop.clone());
+            wake_at(*run_at, shared.queue.now_ms(), shared.stop.clone());
         }
         (Some(Finish::Failed { error }), true) => tracing::warn!(error = %error, "job failed"),
         (Some(Finish::Released), true) => signals::wake_workers(),
@@ -366,12 +404,13 @@ async fn supervise(
 ) -> (
     Result<Result<serde_json::Value, JobError>, JoinError>,
     Option<Interrupt>,
+    Vec<NewJob>,
 ) {
     let token = CancellationToken::new();
     let cancel_request = CancellationToken::new();
     signals::register_running(&job.id, cancel_request.clone());
-    let ctx = JobContext::new(job, lease, shared.db.clone(), token.clone());
-    let Some(run) = shared.registry.start(ctx) else {
+    let ctx = JobContext::new(job, lease, shared.queue.clone(), token.clone());
+    let Some(run) = shared.registry.start(ctx.clone()) else {
         signals::unregister_running(&job.id);
         return (
             Ok(Err(JobError::Permanent(format!(
@@ -379,6 +418,7 @@ async fn supervise(
                 job.job_type
             )))),
             None,
+            Vec::new(),
         );
     };
     let mut task = tokio::spawn(run.in_current_span());
@@ -417,9 +457,9 @@ async fn supervise(
             _ = ticker.tick() => {
                 let renew = last_renewal.elapsed() >= config.heartbeat;
                 let state = if renew {
-                    repo::renew_lease(&shared.db.pool, &job.id, lease, config.lease).await
+                    repo::renew_lease(&shared.queue, &job.id, lease, config.lease).await
                 } else {
-                    repo::check_lease(&shared.db.pool, &job.id, lease).await
+                    repo::check_lease(&shared.queue.pool, &job.id, lease).await
                 };
                 match state {
                     Ok(Some(cancel_requested)) => {
@@ -443,7 +483,7 @@ async fn supervise(
         }
     };
     signals::unregister_running(&job.id);
-    (joined, interrupt)
+    (joined, interrupt, ctx.take_follow_ups())
 }
 
 /// Turns the handler's end into what is written.
@@ -451,6 +491,7 @@ fn decide(
     shared: &Shared,
     joined: Result<Result<serde_json::Value, JobError>, JoinError>,
     interrupt: Option<Interrupt>,
+    follow_ups: Vec<NewJob>,
     attempt: u32,
     max_attempts: u32,
 ) -> Option<Finish> {
@@ -459,7 +500,7 @@ fn decide(
             let delay = retry_delay_ms(shared.config.retry_backoff_ms, attempt, rand::random());
             Finish::Retry {
                 error,
-                run_at: now_ms() + i64::try_from(delay).unwrap_or(i64::MAX / 2),
+                run_at: crate::clock::after(shared.queue.now_ms(), Duration::from_millis(delay)),
             }
         } else {
             Finish::Failed { error }
@@ -468,7 +509,7 @@ fn decide(
     match (joined, interrupt) {
         (_, Some(Interrupt::LeaseLost)) => None,
         // Work that completed is kept even if a cancel or shutdown came in meanwhile.
-        (Ok(Ok(result)), _) => Some(Finish::Succeeded { result }),
+        (Ok(Ok(result)), _) => Some(Finish::Succeeded { result, follow_ups }),
         (_, Some(Interrupt::CancelRequested)) => Some(Finish::Cancelled),
         (_, Some(Interrupt::Shutdown)) => Some(Finish::Released),
         (Ok(Err(JobError::LeaseLost)), None) => None,
@@ -498,8 +539,8 @@ fn panic_message(join: JoinError) -> String {
 }
 
 /// Wakes this process's workers when a retry becomes due, so it does not wait for a poll.
-fn wake_at(run_at_ms: i64, stop: CancellationToken) {
-    let delay = Duration::from_millis(u64::try_from(run_at_ms - now_ms()).unwrap_or(0));
+fn wake_at(run_at_ms: i64, now_ms: i64, stop: CancellationToken) {
+    let delay = Duration::from_millis(u64::try_from(run_at_ms - now_ms).unwrap_or(0));
     tokio::spawn(async move {
         tokio::select! {
             _ = tokio::time::sleep(delay) => signals::wake_workers(),
@@ -509,9 +550,9 @@ fn wake_at(run_at_ms: i64, stop: CancellationToken) {
 }
 
 /// Relays PostgreSQL notifications on `quire_jobs` to this process's idle workers.
-async fn listen_for_wakeups(url: DatabaseUrl, stop: CancellationToken) {
+async fn listen_for_wakeups(url: String, stop: CancellationToken) {
     loop {
-        match sqlx::postgres::PgListener::connect(url.as_str()).await {
+        match sqlx::postgres::PgListener::connect(&url).await {
             Ok(mut listener) => match listener.listen(repo::WAKE_CHANNEL).await {
                 Ok(()) => loop {
                     tokio::select! {
@@ -545,9 +586,10 @@ async fn periodic_cleanup(shared: Arc<Shared>) {
             _ = tokio::time::sleep(wait) => {}
         }
         wait = CLEANUP_EVERY;
-        let cutoff = now_ms() - i64::from(shared.config.cleanup_after_days) * 86_400_000;
+        let cutoff =
+            shared.queue.now_ms() - i64::from(shared.config.cleanup_after_days) * 86_400_000;
         match repo::delete_finished_jobs_before(
-            &shared.db.pool,
+            &shared.queue.pool,
             CleanupScope::AllOrganisations,
             cutoff,
         )
@@ -556,6 +598,79 @@ async fn periodic_cleanup(shared: Arc<Shared>) {
             Ok(0) => {}
             Ok(n) => tracing::info!(deleted = n, "removed old finished jobs"),
             Err(e) => tracing::warn!(error = %e, "periodic job cleanup failed"),
+        }
+    }
+}
+
+/// What [`run_pending_jobs`] did.
+#[cfg(feature = "testing")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DrainReport {
+    /// Attempts run in the calling task (jobs finished by other workers not included).
+    pub attempts: usize,
+}
+
+/// Runs queued jobs of `registry`'s types in the calling task, one at a time with the
+/// same claim, lease, retry and follow-up rules as the pool, until no job of those types
+/// is left unfinished. Jobs running in other workers (this process's pool, another
+/// process) and retries scheduled for later are waited for, not skipped: when this
+/// returns, every such job has ended. Tests bound it with a timeout; with a
+/// [`crate::ManualClock`] that is not advanced, a scheduled retry never comes due.
+#[cfg(feature = "testing")]
+pub async fn run_pending_jobs(
+    queue: &Queue,
+    registry: Arc<JobRegistry>,
+    config: WorkerConfig,
+) -> sqlx::Result<DrainReport> {
+    let shared = Shared {
+        job_types: registry.job_types(),
+        queue: queue.clone(),
+        registry,
+        config,
+        stop: CancellationToken::new(),
+    };
+    let mut report = DrainReport::default();
+    let mut changes = signals::subscribe_to_job_changes();
+    loop {
+        let woken = signals::workers_woken();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        let lease = format!(
+            "drain-pid{}-{}",
+            std::process::id(),
+            uuid::Uuid::now_v7().simple()
+        );
+        let claimed = repo::claim_next(
+            &shared.queue,
+            &lease,
+            shared.config.lease,
+            &shared.job_types,
+        )
+        .await?;
+        if let Some(job) = claimed {
+            let span = tracing::info_span!(
+                "job",
+                job.id = %job.id,
+                job.r#type = %job.job_type,
+                job.attempt = job.attempts,
+                org.id = %job.org_id,
+            );
+            let ended = run_attempt(&shared, job, lease, span.clone())
+                .instrument(span)
+                .await;
+            record_end(&shared, ended).await;
+            report.attempts += 1;
+            continue;
+        }
+        if repo::count_unfinished_of_types(&shared.queue.pool, &shared.job_types).await? == 0 {
+            return Ok(report);
+        }
+        // Something runs elsewhere or waits for its time: look again when this process
+        // hears of a change, or shortly (other processes are not heard).
+        tokio::select! {
+            _ = &mut woken => {}
+            _ = changes.recv() => {}
+            _ = tokio::time::sleep(Duration::from_millis(25)) => {}
         }
     }
 }
