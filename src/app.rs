@@ -20,7 +20,7 @@ use crate::error::ApiError;
 use crate::http::RouteTemplates;
 use crate::http::stack::{HttpService, with_http_stack};
 use crate::jobs::{JobRegistry, WorkerPool};
-use crate::questions::service::{RUN_JOB_TYPE, RunQuestions};
+use crate::questions::run::{RUN_JOB_TYPE, RunQuestions};
 use crate::state::AppState;
 
 /// The capabilities' job handlers, added to `base` (the diagnostics

@@ -143,21 +143,21 @@ impl Backends {
         &self,
         ws: &WorkspaceRow,
     ) -> Result<Option<String>, BackendError> {
-        match kind_of(ws) {
+        match ws.backend_kind() {
             BackendKind::Embedded => Ok(None),
             BackendKind::Anythingllm => self.anythingllm()?.create_workspace(ws).await.map(Some),
         }
     }
 
     pub async fn update_workspace(&self, ws: &WorkspaceRow) -> Result<(), BackendError> {
-        match kind_of(ws) {
+        match ws.backend_kind() {
             BackendKind::Embedded => Ok(()),
             BackendKind::Anythingllm => self.anythingllm()?.update_workspace(ws).await,
         }
     }
 
     pub async fn delete_workspace(&self, ws: &WorkspaceRow) -> Result<(), BackendError> {
-        match kind_of(ws) {
+        match ws.backend_kind() {
             BackendKind::Embedded => self.embedded.delete_workspace(ws).await,
             BackendKind::Anythingllm => self.anythingllm()?.delete_workspace(ws).await,
         }
@@ -169,7 +169,7 @@ impl Backends {
         ws: &WorkspaceRow,
         docs: Vec<DocumentForBackend>,
     ) -> Result<Vec<EmbedResult>, BackendError> {
-        match kind_of(ws) {
+        match ws.backend_kind() {
             BackendKind::Embedded => self.embedded.add_documents(ws, docs).await,
             BackendKind::Anythingllm => self.anythingllm()?.add_documents(ws, docs).await,
         }
@@ -180,7 +180,7 @@ impl Backends {
         ws: &WorkspaceRow,
         doc: &DocumentRow,
     ) -> Result<(), BackendError> {
-        match kind_of(ws) {
+        match ws.backend_kind() {
             BackendKind::Embedded => self.embedded.remove_document(ws, doc).await,
             BackendKind::Anythingllm => self.anythingllm()?.remove_document(ws, doc).await,
         }
@@ -191,7 +191,7 @@ impl Backends {
         ws: &WorkspaceRow,
         name: &str,
     ) -> Result<Option<String>, BackendError> {
-        match kind_of(ws) {
+        match ws.backend_kind() {
             BackendKind::Embedded => Ok(None),
             BackendKind::Anythingllm => self.anythingllm()?.open_thread(ws, name).await.map(Some),
         }
@@ -202,7 +202,7 @@ impl Backends {
         ws: &WorkspaceRow,
         backend_ref: &str,
     ) -> Result<(), BackendError> {
-        match kind_of(ws) {
+        match ws.backend_kind() {
             BackendKind::Embedded => Ok(()),
             BackendKind::Anythingllm => self.anythingllm()?.close_thread(ws, backend_ref).await,
         }
@@ -217,7 +217,7 @@ impl Backends {
         options: &AskOptions,
         history: &[(String, String)],
     ) -> Result<Answer, BackendError> {
-        match kind_of(ws) {
+        match ws.backend_kind() {
             BackendKind::Embedded => self.embedded.ask(ws, question, options, history).await,
             BackendKind::Anythingllm => self.anythingllm()?.ask(ws, question, options).await,
         }
@@ -231,10 +231,6 @@ impl Backends {
         }
         out
     }
-}
-
-fn kind_of(ws: &WorkspaceRow) -> BackendKind {
-    BackendKind::parse(&ws.backend).unwrap_or(BackendKind::Embedded)
 }
 
 /// A document as a backend needs it: the row, its text per page, and (for backends

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::backends::{BackendError, DocumentForBackend};
+use crate::backends::{BackendError, BackendKind, DocumentForBackend};
 use crate::documents::ingest::{IngestContext, UploadPayload, run_upload};
 use crate::documents::model::EmbedStatus;
 use crate::documents::repo;
@@ -97,7 +97,7 @@ impl JobHandler for EmbedDocuments {
             let mut docs = Vec::with_capacity(batch.len());
             for row in batch {
                 let pages = repo::document_pages(&state.db.pool, &row).await?;
-                let original = if ws.backend == "anythingllm" {
+                let original = if ws.backend_kind() == BackendKind::Anythingllm {
                     Some(
                         state
                             .storage

@@ -2,7 +2,7 @@
 //! promptfoo YAML; runs of a set against a workspace as `questions.run` jobs, each
 //! answer scored and written as it completes; results, exports, comparisons and a
 //! workspace's baseline run. The pure logic (parsing, scoring, export, compare) lives in
-//! the `quire-evals` crate; see [`service`] for how a run is paced and resumed.
+//! the `quire-evals` crate; see [`run`] for how a run is paced and resumed.
 
 #[cfg(feature = "bench")]
 pub mod bench;
@@ -10,6 +10,7 @@ pub mod model;
 pub mod pacing;
 pub mod repo;
 pub mod routes;
+pub mod run;
 pub mod service;
 
 pub use routes::router;

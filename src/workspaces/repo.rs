@@ -2,6 +2,7 @@
 
 use sqlx::{AnyPool, FromRow};
 
+use crate::backends::BackendKind;
 use crate::time::now_ms;
 
 #[derive(Debug, Clone, FromRow)]
@@ -23,6 +24,14 @@ pub struct WorkspaceRow {
     pub baseline_run_id: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+impl WorkspaceRow {
+    /// The backend the workspace lives on. The column only ever holds a
+    /// [`BackendKind`] name (the API validates it); anything else reads as embedded.
+    pub fn backend_kind(&self) -> BackendKind {
+        BackendKind::parse(&self.backend).unwrap_or(BackendKind::Embedded)
+    }
 }
 
 pub const WORKSPACE_COLUMNS: &str = "id, org_id, name, slug, description, backend, backend_ref, \
