@@ -207,10 +207,10 @@ fn parse_role(s: &str) -> Result<Role, String> {
 #[derive(Debug, Subcommand)]
 pub enum BenchTarget {
     /// Job queue throughput and wake-up latency on SQLite (and PostgreSQL with --postgres-url).
-    Jobs(crate::jobs::bench::JobsBenchArgs),
+    Jobs(crate::bench::jobs::JobsBenchArgs),
     /// Question runs against the in-process AnythingLLM double: throughput with results
     /// persisted, a latency-bound run, peak RSS.
-    Questions(crate::questions::bench::QuestionsBenchArgs),
+    Questions(crate::bench::questions::QuestionsBenchArgs),
 }
 
 /// Parses the command line and environment. A bad value ends the process with one line

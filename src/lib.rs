@@ -4,6 +4,8 @@ pub mod api_keys;
 pub mod app;
 pub mod auth;
 pub mod backends;
+#[cfg(feature = "bench")]
+pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod config;

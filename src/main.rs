@@ -123,11 +123,11 @@ async fn run(cli: cli::Cli) -> anyhow::Result<()> {
         Command::Admin { command } => run_admin(cli.settings, command).await,
         #[cfg(feature = "bench")]
         Command::Bench(cli::BenchTarget::Jobs(args)) => {
-            quire::jobs::bench::run(&cli.settings, args).await
+            quire::bench::jobs::run(&cli.settings, args).await
         }
         #[cfg(feature = "bench")]
         Command::Bench(cli::BenchTarget::Questions(args)) => {
-            quire::questions::bench::run(&cli.settings, args).await
+            quire::bench::questions::run(&cli.settings, args).await
         }
         Command::Worker => {
             let state = AppState::initialise(cli.settings).await?;

@@ -5,11 +5,8 @@
 //! - [`routes`] and [`events`] are the HTTP API (`/api/v1/jobs`, its SSE stream);
 //! - the settings → [`WorkerConfig`] and → [`JobRegistry`] conversions, and the
 //!   [`Queue`] of the service's [`Db`];
-//! - [`testing`] (feature `test-jobs`) holds the hidden `test.*` diagnostic job types;
-//! - [`bench`] (feature `bench`) is `quire bench jobs`.
+//! - [`testing`] (feature `test-jobs`) holds the hidden `test.*` diagnostic job types.
 
-#[cfg(feature = "bench")]
-pub mod bench;
 pub mod events;
 pub mod routes;
 #[cfg(feature = "test-jobs")]

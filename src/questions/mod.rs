@@ -4,8 +4,6 @@
 //! workspace's baseline run. The pure logic (parsing, scoring, export, compare) lives in
 //! the `quire-evals` crate; see [`run`] for how a run is paced and resumed.
 
-#[cfg(feature = "bench")]
-pub mod bench;
 pub mod model;
 pub mod pacing;
 pub mod repo;
