@@ -4,7 +4,7 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -22,7 +22,7 @@ use crate::documents::model::{
 use crate::documents::repo::{self, DocumentFilter, LibraryFilter};
 use crate::documents::service;
 use crate::error::{ApiError, ApiResult};
-use crate::http::{ApiJson, ListParams, Page};
+use crate::http::{ApiJson, ApiQuery, ListParams, Page};
 use crate::state::AppState;
 use crate::workspaces::repo::find_workspace;
 
@@ -140,8 +140,8 @@ pub struct LibraryQuery {
 async fn list_documents(
     State(state): State<AppState>,
     principal: Principal,
-    Query(list): Query<ListParams>,
-    Query(query): Query<LibraryQuery>,
+    ApiQuery(list): ApiQuery<ListParams>,
+    ApiQuery(query): ApiQuery<LibraryQuery>,
 ) -> ApiResult<Json<Page<DocumentResponse>>> {
     principal.require(Role::Viewer)?;
     let window = list.window()?;
@@ -215,8 +215,8 @@ async fn list_workspace_documents(
     State(state): State<AppState>,
     principal: Principal,
     Path(workspace_id): Path<String>,
-    Query(list): Query<ListParams>,
-    Query(query): Query<DocumentListQuery>,
+    ApiQuery(list): ApiQuery<ListParams>,
+    ApiQuery(query): ApiQuery<DocumentListQuery>,
 ) -> ApiResult<Json<Page<DocumentResponse>>> {
     principal.require(Role::Viewer)?;
     let window = list.window()?;

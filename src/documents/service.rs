@@ -85,7 +85,18 @@ impl NewDocument {
 /// Returns the storage key and whether the rows were written: `false` when the id
 /// exists already or the upload's workspace holds the same content (the original stays
 /// stored; the caller knows whether it is its own to delete).
-pub async fn create_document(state: &AppState, new: NewDocument) -> anyhow::Result<(String, bool)> {
+pub async fn create_document(
+    state: &AppState,
+    mut new: NewDocument,
+) -> anyhow::Result<(String, bool)> {
+    // A file's NUL characters carry no text, and PostgreSQL cannot store them in a text
+    // column (SQLite can): dropped here, for every source, so both databases hold the
+    // same text. The original keeps its bytes.
+    for (_, text) in new.pages.iter_mut() {
+        if text.contains('\0') {
+            *text = text.replace('\0', "");
+        }
+    }
     let storage_key = new.storage_key();
     let sha256 = hex::encode(Sha256::digest(&new.original));
     let size_bytes = new.original.len() as i64;

@@ -2,7 +2,7 @@
 //! router): list, status with the per-entry report, cancel.
 
 use axum::Json;
-use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -14,7 +14,7 @@ use crate::auth::{Principal, Role};
 use crate::documents::ingest::UPLOAD_JOB_TYPE;
 use crate::documents::upload::receive_upload;
 use crate::error::{ApiError, ApiResult};
-use crate::http::{ListParams, Page};
+use crate::http::{ApiQuery, ListParams, Page};
 use crate::jobs::repo::{JobFilter, JobRow};
 use crate::jobs::routes::{JobResponse, cancel};
 use crate::jobs::{NewJob, enqueue};
@@ -153,8 +153,8 @@ pub struct UploadJobFilters {
 async fn list_upload_jobs(
     State(state): State<AppState>,
     principal: Principal,
-    Query(list): Query<ListParams>,
-    Query(filters): Query<UploadJobFilters>,
+    ApiQuery(list): ApiQuery<ListParams>,
+    ApiQuery(filters): ApiQuery<UploadJobFilters>,
 ) -> ApiResult<Json<Page<UploadJobResponse>>> {
     principal.require(Role::Viewer)?;
     let window = list.window()?;

@@ -4,7 +4,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 
 use crate::auth::{Principal, Role};
 use crate::error::{ApiError, ApiResult};
-use crate::http::{ListParams, Page, parse_json_body};
+use crate::http::{ApiQuery, ListParams, Page, parse_json_body};
 use crate::jobs::model::{JobStatus, ProgressSample, estimated_completion_ms};
 use crate::jobs::repo::{self, CancelOutcome, CleanupScope, DeleteOutcome, JobFilter, JobRow};
 use crate::jobs::{events, signals};
@@ -177,8 +177,8 @@ impl JobFilters {
 async fn list_jobs(
     State(state): State<AppState>,
     principal: Principal,
-    Query(list): Query<ListParams>,
-    Query(filters): Query<JobFilters>,
+    ApiQuery(list): ApiQuery<ListParams>,
+    ApiQuery(filters): ApiQuery<JobFilters>,
 ) -> ApiResult<Json<Page<JobResponse>>> {
     principal.require(Role::Viewer)?;
     let window = list.window()?;

@@ -12,6 +12,7 @@ on_both_databases!(
     names_with_nul_line_breaks_or_direction_overrides_are_422_naming_the_field,
     nul_in_free_text_or_a_login_email_is_422_naming_the_field_not_a_server_error,
     names_in_any_script_are_kept_as_typed,
+    an_uploaded_json_file_holding_nul_is_stored_without_it,
 );
 
 async fn post(app: &TestApp, key: &str, path: &str, body: Value) -> reqwest::Response {
@@ -93,4 +94,31 @@ async fn names_in_any_script_are_kept_as_typed(app: TestApp) {
     assert_eq!(response.status(), 201);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["name"], name);
+}
+
+/// A file's text is not something its uploader can retype: NUL in an uploaded JSON file
+/// is dropped from the extracted text (PostgreSQL failed the whole upload job on it).
+async fn an_uploaded_json_file_holding_nul_is_stored_without_it(app: TestApp) {
+    let org = app.create_org("Acme").await;
+    let key = &org.admin_key;
+    let ws = crate::documents::create_workspace(&app, &org, "Tenders").await;
+    let file = br#"{"tender": "Road\u0000works", "lots": 3}"#.to_vec();
+    let response = crate::documents::upload(&app, key, &ws, "tender.json", file).await;
+    assert_eq!(response.status(), 202);
+    let job_id = response.json::<Value>().await.unwrap()["job_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let job = crate::documents::finished_upload(&app, key, &job_id).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let documents: Value = app
+        .get_json(&format!("/api/v1/workspaces/{ws}/documents"), key)
+        .await;
+    let id = documents["items"][0]["id"].as_str().unwrap().to_owned();
+    let text: Value = app
+        .get_json(&format!("/api/v1/documents/{id}/text"), key)
+        .await;
+    let page = text["pages"][0]["text"].as_str().unwrap();
+    assert!(page.contains("Roadworks"), "{page}");
+    assert!(!page.contains('\0'), "{page:?}");
 }
