@@ -16,7 +16,8 @@ use crate::documents::upload::receive_upload;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{ApiQuery, ListParams, Page};
 use crate::jobs::repo::{JobFilter, JobRow};
-use crate::jobs::routes::{JobResponse, cancel};
+use crate::jobs::response::JobResponse;
+use crate::jobs::routes::cancel;
 use crate::jobs::{NewJob, enqueue};
 use crate::state::AppState;
 

@@ -26,7 +26,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use crate::auth::{Principal, Role};
 use crate::error::{ApiError, ApiResult};
 use crate::jobs::repo::{self, JobRow};
-use crate::jobs::routes::JobResponse;
+use crate::jobs::response::JobResponse;
 use crate::state::AppState;
 
 /// The longest a change can go unnoticed when the job runs in another process.

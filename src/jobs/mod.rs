@@ -8,6 +8,7 @@
 //! - [`testing`] (feature `test-jobs`) holds the hidden `test.*` diagnostic job types.
 
 pub mod events;
+pub mod response;
 pub mod routes;
 #[cfg(feature = "test-jobs")]
 pub mod testing;

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
-use crate::jobs::routes::JobResponse;
+use crate::jobs::response::JobResponse;
 use crate::workspaces::model::{LlmOverride, validate_llm};
 
 /// A question-set file's format, as named in requests.

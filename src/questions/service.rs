@@ -171,7 +171,7 @@ pub async fn run_response(
         _ => None,
     };
     Ok(RunResponse {
-        job: crate::jobs::routes::JobResponse::from_row(job, state.settings.job_max_attempts),
+        job: crate::jobs::response::JobResponse::from_row(job, state.settings.job_max_attempts),
         question_set_id: run.question_set_id.clone(),
         total: run.total,
         answered,

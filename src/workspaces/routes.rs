@@ -12,7 +12,7 @@ use crate::auth::{Principal, Role};
 use crate::backends::BackendKind;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{ApiJson, ApiQuery, ListParams, Page};
-use crate::jobs::routes::JobResponse;
+use crate::jobs::response::JobResponse;
 use crate::state::AppState;
 use crate::workspaces::model::{
     ChatRequest, ChatResponse, CreateWorkspaceRequest, UpdateWorkspaceRequest, WorkspaceResponse,

@@ -7,7 +7,7 @@ use serde_json::json;
 use crate::auth::Principal;
 use crate::backends::{AskOptions, BackendError, BackendKind};
 use crate::error::ApiError;
-use crate::jobs::routes::JobResponse;
+use crate::jobs::response::JobResponse;
 use crate::jobs::{NewJob, enqueue};
 use crate::state::AppState;
 use crate::workspaces::model::{
