@@ -64,6 +64,25 @@ pub struct RateLimitedRoutes {
     max_body: u64,
 }
 
+/// Reads and drops a refused body for at most [`DISCARD_GRACE`] and [`DISCARD_BYTES`].
+async fn discard_body(body: axum::body::Body) {
+    use futures::StreamExt;
+    let mut chunks = body.into_data_stream();
+    let mut read = 0u64;
+    let _ = tokio::time::timeout(DISCARD_GRACE, async {
+        while let Some(Ok(chunk)) = chunks.next().await {
+            read += chunk.len() as u64;
+            if read > DISCARD_BYTES {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+const DISCARD_GRACE: Duration = Duration::from_secs(5);
+const DISCARD_BYTES: u64 = 64 << 20;
+
 /// A body declared longer than the limit is refused before anything waits for it: the
 /// body limit alone only notices once that many bytes have arrived, so a client that
 /// declares `Content-Length: 99999999999` and sends nothing held a request slot until
@@ -99,6 +118,11 @@ impl Service<axum::extract::Request> for RateLimitedRoutes {
         use futures::future::Either::{Left, Right};
         if declared_length_too_large(&req, self.max_body) {
             let limit = self.max_body;
+            // Answer at once, but let a client that is really sending the body finish
+            // sending it, discarded, for a little while: closing with its bytes unread
+            // resets the connection, and a client still writing would see the reset
+            // instead of the 413. One that sends nothing is dropped after the grace.
+            tokio::spawn(discard_body(req.into_body()));
             return Right(Box::pin(async move {
                 Ok(axum::response::IntoResponse::into_response(
                     crate::error::ApiError::PayloadTooLarge(format!(
