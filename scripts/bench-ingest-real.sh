@@ -52,7 +52,7 @@ done
 extracted=$(now)
 # Indexed: every embed job the upload enqueued has finished.
 while :; do
-  pending=$(curl -fsS "${auth[@]}" "$api/jobs?type=workspace.embed&limit=100" | python3 -c '
+  pending=$(curl -fsS "${auth[@]}" "$api/jobs?type=workspaces.embed&limit=100" | python3 -c '
 import sys, json
 jobs = json.load(sys.stdin)["items"]
 print(1 if not jobs else sum(j["status"] in ("queued", "running") for j in jobs))')
@@ -65,7 +65,8 @@ judged_s=$(echo "$extracted - $start" | bc)
 rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$QUIRE_PID/status")
 verdicts=$(curl -fsS "${auth[@]}" "$api/documents/jobs/$JOB" | python3 -c '
 import sys, json
-r = json.load(sys.stdin)["report"]
+job = json.load(sys.stdin)
+r = job.get("result") or job["report"]
 print(r["by_verdict"].get("accepted", 0), dict(r.get("by_reason", {})))')
 kill "$QUIRE_PID" 2>/dev/null || true; wait "$QUIRE_PID" 2>/dev/null || true
 

@@ -42,7 +42,7 @@ end=$(date +%s.%N)
 quire_s=$(echo "$end - $start" | bc)
 rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$QUIRE_PID/status")
 accepted=$(curl -fsS -H "Authorization: Bearer $KEY" "http://127.0.0.1:18090/api/v1/documents/jobs/$JOB" \
-  | python3 -c 'import sys,json;r=json.load(sys.stdin)["report"];print(r["by_verdict"].get("accepted",0))')
+  | python3 -c 'import sys,json;j=json.load(sys.stdin);r=j.get("result") or j["report"];print(r["by_verdict"].get("accepted",0))')
 
 start=$(date +%s.%N)
 mkdir -p "$work/unzipped"
