@@ -39,7 +39,11 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
         for (i, cell) in cells.iter().enumerate() {
             out.push_str(cell);
             if i < last {
-                let pad = widths.get(i).copied().unwrap_or(0).saturating_sub(width(cell));
+                let pad = widths
+                    .get(i)
+                    .copied()
+                    .unwrap_or(0)
+                    .saturating_sub(width(cell));
                 out.push_str(&" ".repeat(pad + 2));
             }
         }

@@ -473,8 +473,7 @@ pub async fn workspace_leaving(
         }
     }
     Ok(WorkspaceLeaving {
-        backend_locations: repo::backend_locations_of_workspace(pool, org_id, workspace_id)
-            .await?,
+        backend_locations: repo::backend_locations_of_workspace(pool, org_id, workspace_id).await?,
         other_workspaces,
     })
 }

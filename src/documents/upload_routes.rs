@@ -86,7 +86,10 @@ async fn upload_documents(
                     .starts_with("multipart/form-data")
             });
         if is_form {
-            ApiError::bad_request(format!("malformed multipart body: {}", rejection.body_text()))
+            ApiError::bad_request(format!(
+                "malformed multipart body: {}",
+                rejection.body_text()
+            ))
         } else {
             ApiError::UnsupportedMediaType(
                 "expected a multipart/form-data body (fields file, workspace_id, metadata)".into(),

@@ -40,9 +40,7 @@ async fn an_empty_zip_is_refused_with_422_naming_the_file(app: TestApp) {
         body["message"].as_str().unwrap().contains("no entries"),
         "{body}"
     );
-    let jobs: Value = app
-        .get_json("/api/v1/documents/jobs", &org.admin_key)
-        .await;
+    let jobs: Value = app.get_json("/api/v1/documents/jobs", &org.admin_key).await;
     assert_eq!(jobs["total"], 0, "no job for a refused upload: {jobs}");
 }
 
@@ -124,7 +122,11 @@ async fn a_download_names_the_file_in_utf8_with_an_ascii_fallback(app: TestApp) 
         .unwrap_or_else(|| panic!("{job}"))
         .to_owned();
     let response = app
-        .authed(Method::GET, &format!("/api/v1/documents/{id}/download"), key)
+        .authed(
+            Method::GET,
+            &format!("/api/v1/documents/{id}/download"),
+            key,
+        )
         .send()
         .await
         .unwrap();
@@ -139,7 +141,10 @@ async fn a_download_names_the_file_in_utf8_with_an_ascii_fallback(app: TestApp) 
         ),
         "{disposition}"
     );
-    assert!(disposition.contains("filename=\"_ Vertrag _n_ __.json\""), "{disposition}");
+    assert!(
+        disposition.contains("filename=\"_ Vertrag _n_ __.json\""),
+        "{disposition}"
+    );
 }
 
 async fn an_upload_job_shows_its_report_once_no_storage_key_and_the_cancel_link_of_its_events(

@@ -25,8 +25,10 @@ const QUESTION: &str = "What is the delivery deadline?";
 async fn create_document(app: &TestApp, org: &TestOrg, workspace_id: &str) -> String {
     let response = app
         .authed(Method::POST, "/api/v1/documents", &org.admin_key)
-        .json(&json!({ "title": "Terms", "content": format!("Terms of delivery. {FACT}"),
-                       "workspace_ids": [workspace_id] }))
+        .json(
+            &json!({ "title": "Terms", "content": format!("Terms of delivery. {FACT}"),
+                       "workspace_ids": [workspace_id] }),
+        )
         .send()
         .await
         .unwrap();
@@ -53,7 +55,10 @@ async fn chat(app: &TestApp, org: &TestOrg, ws: &str) -> Value {
 }
 
 async fn chat_quotes_the_fact(app: &TestApp, org: &TestOrg, ws: &str) -> bool {
-    chat(app, org, ws).await.to_string().contains("14 March 2027")
+    chat(app, org, ws)
+        .await
+        .to_string()
+        .contains("14 March 2027")
 }
 
 /// A one-question run on the workspace; its result and whether it quotes the fact.

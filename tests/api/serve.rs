@@ -361,7 +361,10 @@ async fn a_postgresql_instance_that_served_requests_jobs_and_notifications_exits
     let database = crate::helpers::PostgresTestDatabase::create(&admin_url).await;
     let env = [
         ("DATABASE_URL", database.url.as_str()),
-        ("SECRET_KEY", "a-secret-key-long-enough-for-two-instances-0123"),
+        (
+            "SECRET_KEY",
+            "a-secret-key-long-enough-for-two-instances-0123",
+        ),
         ("SHUTDOWN_TIMEOUT", "3"),
         ("RATE_LIMIT_ENABLED", "false"),
     ];
@@ -434,7 +437,10 @@ async fn a_postgresql_instance_that_served_requests_jobs_and_notifications_exits
     };
     assert_eq!(me(&first, &short).await.unwrap().status(), 200);
     let revoked = client
-        .delete(second.url(&format!("/api/v1/api-keys/{}", made["id"].as_str().unwrap())))
+        .delete(second.url(&format!(
+            "/api/v1/api-keys/{}",
+            made["id"].as_str().unwrap()
+        )))
         .bearer_auth(&key)
         .send()
         .await
@@ -442,7 +448,10 @@ async fn a_postgresql_instance_that_served_requests_jobs_and_notifications_exits
     assert_eq!(revoked.status(), 204);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while me(&first, &short).await.unwrap().status() != 401 {
-        assert!(std::time::Instant::now() < deadline, "the revocation never arrived");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the revocation never arrived"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 

@@ -45,10 +45,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/document/raw-text", post(raw_text))
         .route("/api/v1/document/create-folder", post(create_folder))
         .route("/api/v1/document/move-files", post(move_files))
-        .route(
-            "/api/v1/system/remove-documents",
-            delete(remove_documents),
-        )
+        .route("/api/v1/system/remove-documents", delete(remove_documents))
         // Route layers run only for matched routes, innermost first: the key
         // check sits behind the faults, which sit behind the counter, so a
         // faulted or refused request is still counted.
