@@ -350,6 +350,47 @@ async fn admin_commands_create_a_user_who_can_log_in_and_a_key_that_works() {
     assert!(status.success());
 }
 
+/// Issue 20, defect 15: the first-start admin has no password until an operator gives
+/// it one with `quire admin set-password`; then it can log in.
+#[tokio::test]
+async fn the_first_start_admin_can_log_in_after_admin_set_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = ServeProcess::start(dir.path(), &[]);
+    let (status, _) = first.stop();
+    assert!(status.success());
+
+    let (ok, text) = quire_admin(
+        dir.path(),
+        &["set-password", "--email", "admin@quire.local"],
+        Some("short\n"),
+    );
+    assert!(!ok && text.contains("password"), "{text}");
+    let (ok, text) = quire_admin(
+        dir.path(),
+        &["set-password", "--email", "nobody@quire.local"],
+        Some("first-admin-password-7\n"),
+    );
+    assert!(!ok && text.contains("nobody@quire.local"), "{text}");
+    let (ok, text) = quire_admin(
+        dir.path(),
+        &["set-password", "--email", "admin@quire.local"],
+        Some("first-admin-password-7\n"),
+    );
+    assert!(ok, "{text}");
+    assert!(!text.contains("first-admin-password-7"), "{text}");
+
+    let serve = ServeProcess::start(dir.path(), &[]);
+    let login = reqwest::Client::new()
+        .post(serve.url("/api/v1/auth/login"))
+        .json(&json!({ "email": "admin@quire.local", "password": "first-admin-password-7" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    let (status, _) = serve.stop();
+    assert!(status.success());
+}
+
 /// Issue 20, defect 16: a PostgreSQL instance that has served requests and jobs and
 /// received another instance's notifications exits after SIGTERM within its grace
 /// period (once it logged `stopped`, nothing it still holds may keep it alive).
