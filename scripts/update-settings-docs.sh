@@ -3,7 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build -q --bin quire
-bin=./target/debug/quire
+# Honour CARGO_TARGET_DIR (relative to the repository, as cargo takes it).
+bin="${CARGO_TARGET_DIR:-target}/debug/quire"
 env -i PATH="$PATH" "$bin" settings --format env-example > .env.example
 table=$(env -i PATH="$PATH" "$bin" settings --format markdown)
 python3 - "$table" <<'PY'

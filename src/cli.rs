@@ -38,6 +38,24 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    #[command(flatten)]
+    Client(ClientSubcommand),
+    /// Measure parts of Quire on this machine (diagnostics; built with `--features bench`).
+    #[cfg(feature = "bench")]
+    #[command(hide = true, subcommand)]
+    Bench(BenchTarget),
+    /// Print the settings reference (used to generate README.md and .env.example).
+    #[command(hide = true)]
+    Settings {
+        #[arg(long, value_enum, default_value = "markdown")]
+        format: SettingsFormat,
+    },
+}
+
+/// The client subcommands: they talk to a running server over HTTP and take only
+/// client options (`--url`, `--api-key`, `--data-dir` for the saved admin key).
+#[derive(Debug, Subcommand)]
+pub enum ClientSubcommand {
     /// Create or list workspaces on a running Quire (client).
     Workspace {
         #[command(subcommand)]
@@ -54,16 +72,45 @@ pub enum Command {
     Results(ResultsArgs),
     /// Compare two runs question by question (client). Exits 1 on any pass → fail.
     Compare(CompareArgs),
-    /// Measure parts of Quire on this machine (diagnostics; built with `--features bench`).
-    #[cfg(feature = "bench")]
-    #[command(hide = true, subcommand)]
-    Bench(BenchTarget),
-    /// Print the settings reference (used to generate README.md and .env.example).
-    #[command(hide = true)]
-    Settings {
-        #[arg(long, value_enum, default_value = "markdown")]
-        format: SettingsFormat,
-    },
+}
+
+impl ClientSubcommand {
+    const NAMES: [&'static str; 5] = ["workspace", "upload", "ask", "results", "compare"];
+
+    pub fn into_command(self) -> ClientCommand {
+        match self {
+            Self::Workspace { command, client } => ClientCommand::Workspace(client, command),
+            Self::Upload(a) => ClientCommand::Upload(a),
+            Self::Ask(a) => ClientCommand::Ask(a),
+            Self::Results(a) => ClientCommand::Results(a),
+            Self::Compare(a) => ClientCommand::Compare(a),
+        }
+    }
+}
+
+/// `quire <client subcommand> …` parsed on its own, without the server's settings: its
+/// `--help` shows only client options, and a server variable in the environment that
+/// would not validate (`PORT=abc`) cannot stop it.
+#[derive(Debug, Parser)]
+#[command(name = "quire", version)]
+pub struct ClientCli {
+    #[command(subcommand)]
+    pub command: ClientSubcommand,
+    /// Where the server keeps its data; the default API key is the first-start admin
+    /// key it saved there (`admin-api-key`).
+    #[arg(long, env = "QUIRE_DATA_DIR", default_value = "./data", global = true)]
+    pub data_dir: std::path::PathBuf,
+}
+
+/// The client command line when the first argument names a client subcommand; clap's
+/// own message (and exit code 2) for a mistake in it, which is a usage error, not a
+/// configuration error.
+pub fn parse_client() -> Option<ClientCli> {
+    let first = std::env::args_os().nth(1)?;
+    if !ClientSubcommand::NAMES.iter().any(|n| first == *n) {
+        return None;
+    }
+    Some(ClientCli::parse())
 }
 
 impl Command {
@@ -71,11 +118,7 @@ impl Command {
     /// server's settings; this takes them out of the command.
     pub fn into_client(self) -> Result<ClientCommand, Self> {
         match self {
-            Self::Workspace { command, client } => Ok(ClientCommand::Workspace(client, command)),
-            Self::Upload(a) => Ok(ClientCommand::Upload(a)),
-            Self::Ask(a) => Ok(ClientCommand::Ask(a)),
-            Self::Results(a) => Ok(ClientCommand::Results(a)),
-            Self::Compare(a) => Ok(ClientCommand::Compare(a)),
+            Self::Client(c) => Ok(c.into_command()),
             other => Err(other),
         }
     }
@@ -90,14 +133,7 @@ impl Command {
     }
 
     pub fn is_client(&self) -> bool {
-        matches!(
-            self,
-            Self::Workspace { .. }
-                | Self::Upload(_)
-                | Self::Ask(_)
-                | Self::Results(_)
-                | Self::Compare(_)
-        )
+        matches!(self, Self::Client(_))
     }
 }
 
@@ -127,7 +163,7 @@ pub fn settings_reference(format: SettingsFormat) -> String {
         if arg.is_hide_set() {
             continue;
         }
-        let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+        let mut help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
         let default: Vec<String> = arg
             .get_default_values()
             .iter()
@@ -142,6 +178,10 @@ pub fn settings_reference(format: SettingsFormat) -> String {
         let possible = if possible.is_empty() || possible == ["true", "false"] {
             String::new()
         } else {
+            // The help ends as a sentence, so "One of: …" reads as its own.
+            if !help.is_empty() && !help.ends_with(['.', '!', '?']) {
+                help.push('.');
+            }
             format!(" One of: {}.", possible.join(", "))
         };
         match format {
@@ -184,6 +224,13 @@ pub enum AdminCommand {
         /// Mark the user as a platform superuser.
         #[arg(long)]
         superuser: bool,
+    },
+    /// Set a user's password, read from standard input (first line). The first-start
+    /// admin (admin@quire.local) has none until this is run.
+    SetPassword {
+        /// The user's email.
+        #[arg(long)]
+        email: String,
     },
     /// Create an API key and print it once.
     CreateApiKey {

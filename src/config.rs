@@ -436,6 +436,12 @@ pub struct Settings {
     #[arg(long, env = "PASSWORD_MIN_LENGTH", default_value = "8", value_parser = positive_u32, global = true)]
     pub password_min_length: u32,
 
+    /// Bearer token that `/api/v1/metrics` requires (`Authorization: Bearer <token>`;
+    /// an admin's API key or session works too). Unset: the metrics are public, for a
+    /// scraper on a private network.
+    #[arg(long, env = "METRICS_TOKEN", hide_env_values = true, global = true)]
+    pub metrics_token: Option<Secret>,
+
     /// Turn per-principal rate limiting on or off.
     #[arg(long, env = "RATE_LIMIT_ENABLED", default_value = "true", action = clap::ArgAction::Set, global = true)]
     pub rate_limit_enabled: bool,

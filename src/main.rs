@@ -21,6 +21,9 @@ fn main() {
     }
     // A .env file supplies defaults; the real environment always wins.
     let _ = dotenvy::dotenv();
+    if let Some(client) = cli::parse_client() {
+        std::process::exit(run_client(&client.data_dir, client.command.into_command()));
+    }
     let cli = cli::parse();
     let cli = match cli.command.into_client() {
         Ok(command) => std::process::exit(run_client(&cli.settings.data_dir, command)),
@@ -50,7 +53,29 @@ fn main() {
             }
         }
     });
-    std::process::exit(code);
+    exit_now(code);
+}
+
+/// Ends the process once its own work is done. `std::process::exit` runs the C library's
+/// exit: stdio flushes and `atexit` handlers of every library linked in, while the
+/// runtime's other threads (database connections and the PostgreSQL `LISTEN` task,
+/// upkeep threads, a blocking task that never returned) keep running beside it. An
+/// instance on PostgreSQL once logged `stopped` and then stayed alive until SIGKILL
+/// (issue 20, defect 16): after `stopped` nothing may keep the process, so our output is
+/// flushed (bounded: a pipe nobody reads must not hold it either) and `_exit` ends it.
+fn exit_now(code: i32) -> ! {
+    use std::io::Write;
+    let (flushed, done) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = std::io::stdout().flush();
+        let _ = std::io::stderr().flush();
+        let _ = flushed.send(());
+    });
+    let _ = done.recv_timeout(std::time::Duration::from_secs(2));
+    // SAFETY: `_exit` takes no pointers and does not return; skipping destructors and
+    // `atexit` handlers is its purpose here, and everything that must be durable (the
+    // database, stored files) was committed or closed before.
+    unsafe { libc::_exit(code) }
 }
 
 /// A client subcommand: no logging set up (its output is for people and scripts), a
@@ -115,11 +140,7 @@ async fn run(cli: cli::Cli) -> anyhow::Result<()> {
             tracing::info!("stopped");
             Ok(())
         }
-        Command::Workspace { .. }
-        | Command::Upload(_)
-        | Command::Ask(_)
-        | Command::Results(_)
-        | Command::Compare(_) => anyhow::bail!("client subcommands run before the server's setup"),
+        Command::Client(_) => anyhow::bail!("client subcommands run before the server's setup"),
         Command::Admin { command } => run_admin(cli.settings, command).await,
         #[cfg(feature = "bench")]
         Command::Bench(cli::BenchTarget::Jobs(args)) => {
@@ -191,6 +212,14 @@ async fn run_admin(settings: quire::config::Settings, command: AdminCommand) -> 
                     org.name, org.id
                 );
             })
+        }
+        AdminCommand::SetPassword { email } => {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            let password = line.trim_end_matches(['\r', '\n']).to_owned();
+            bootstrap::admin_set_password(&db, &settings, &email, password)
+                .await
+                .map(|user| println!("set the password of {} ({})", user.email, user.id))
         }
         AdminCommand::CreateApiKey { org, name, role } => bootstrap::admin_create_api_key(
             &db,

@@ -273,6 +273,27 @@ pub async fn admin_create_user(
     Ok((user.id, org))
 }
 
+/// `quire admin set-password`: gives a user (the first-start admin has none) a
+/// password, so they can log in (`POST /auth/login`, the dashboard). A new password
+/// narrows nothing a principal may do, so no cache needs emptying.
+pub async fn admin_set_password(
+    db: &Db,
+    settings: &Settings,
+    email: &str,
+    password: String,
+) -> anyhow::Result<crate::users::repo::UserRow> {
+    let email = parse_email("email", email).map_err(|e| anyhow::anyhow!("{e}"))?;
+    password::validate_new_password("password", &password, settings.password_min_length)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut user = crate::users::repo::find_user_by_email(&db.pool, &email)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no user has the email {email}"))?;
+    user.password_hash = Some(password::hash_password(password).await?);
+    user.updated_at = crate::time::now_ms();
+    crate::users::repo::update_user(&db.pool, &user.org_id.clone(), &user).await?;
+    Ok(user)
+}
+
 /// `quire admin create-api-key`. Returns the key (the only copy) and its organisation.
 pub async fn admin_create_api_key(
     db: &Db,

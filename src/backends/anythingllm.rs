@@ -191,7 +191,17 @@ impl AnythingLlmBackend {
         self.client
             .update_embeddings(slug, &changes)
             .await
-            .map(|_| ())
+            .map_err(map_error)?;
+        // Each membership uploaded its own file: purge it too, so nothing can embed it
+        // again and the instance keeps no copy of a document that is gone.
+        self.purge_files(&[location.to_owned()]).await
+    }
+
+    /// Deletes stored files (their locations) from the instance.
+    pub async fn purge_files(&self, locations: &[String]) -> Result<(), BackendError> {
+        self.client
+            .remove_documents(locations)
+            .await
             .map_err(map_error)
     }
 

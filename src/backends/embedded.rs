@@ -175,6 +175,13 @@ impl EmbeddedBackend {
         replace_document_chunks(&self.db.pool, ws, &doc.id, &[]).await
     }
 
+    /// Bumps the workspace's generation, so every instance rebuilds its cache from the
+    /// chunks the database holds now (after chunks went by cascade, without
+    /// [`replace_document_chunks`]).
+    pub async fn invalidate(&self, ws: &WorkspaceRow) -> Result<(), BackendError> {
+        bump_generation(&self.db.pool, &ws.id).await
+    }
+
     pub async fn delete_workspace(&self, ws: &WorkspaceRow) -> Result<(), BackendError> {
         self.cache.lock().await.remove(&ws.id);
         let dir = self.index_root.join(&ws.id);
@@ -346,14 +353,23 @@ async fn replace_document_chunks(
         .execute(&mut *tx)
         .await?;
     }
-    sqlx::query(
-        "INSERT INTO workspace_index_generations (workspace_id, generation) VALUES ($1, 1) \
-         ON CONFLICT (workspace_id) DO UPDATE SET generation = workspace_index_generations.generation + 1",
-    )
-    .bind(&ws.id)
-    .execute(&mut *tx)
-    .await?;
+    sqlx::query(BUMP_GENERATION)
+        .bind(&ws.id)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
+    Ok(())
+}
+
+const BUMP_GENERATION: &str = "INSERT INTO workspace_index_generations (workspace_id, generation) \
+     VALUES ($1, 1) ON CONFLICT (workspace_id) \
+     DO UPDATE SET generation = workspace_index_generations.generation + 1";
+
+async fn bump_generation(pool: &AnyPool, workspace_id: &str) -> Result<(), BackendError> {
+    sqlx::query(BUMP_GENERATION)
+        .bind(workspace_id)
+        .execute(pool)
+        .await?;
     Ok(())
 }
 

@@ -156,10 +156,30 @@ impl Backends {
         }
     }
 
-    pub async fn delete_workspace(&self, ws: &WorkspaceRow) -> Result<(), BackendError> {
+    /// Deletes the backend side of a workspace. `locations` are where the backend keeps
+    /// the workspace's documents (AnythingLLM keeps uploaded files after the workspace is
+    /// gone, so they are purged too).
+    pub async fn delete_workspace(
+        &self,
+        ws: &WorkspaceRow,
+        locations: &[String],
+    ) -> Result<(), BackendError> {
         match ws.backend_kind() {
             BackendKind::Embedded => self.embedded.delete_workspace(ws).await,
-            BackendKind::Anythingllm => self.anythingllm()?.delete_workspace(ws).await,
+            BackendKind::Anythingllm => {
+                let backend = self.anythingllm()?;
+                backend.delete_workspace(ws).await?;
+                backend.purge_files(locations).await
+            }
+        }
+    }
+
+    /// Called after a document's rows are deleted (its chunks go by cascade): the
+    /// embedded index caches of every instance must not answer from them any more.
+    pub async fn document_deleted(&self, ws: &WorkspaceRow) -> Result<(), BackendError> {
+        match ws.backend_kind() {
+            BackendKind::Embedded => self.embedded.invalidate(ws).await,
+            BackendKind::Anythingllm => Ok(()),
         }
     }
 

@@ -5,20 +5,31 @@ use std::io::IsTerminal;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-/// Renders rows under a header, columns padded to their widest cell. Cells are single
-/// lines: line breaks become spaces.
+/// Columns a cell takes on a terminal: CJK and most emoji take two.
+fn width(s: &str) -> usize {
+    unicode_width::UnicodeWidthStr::width(s)
+}
+
+/// Renders rows under a header, columns padded to their widest cell as a terminal shows
+/// it (display width, not characters). Cells are single lines: line breaks become
+/// spaces, and direction overrides (which would reverse the rest of the line) go.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let clean = |s: &str| s.replace(['\r', '\n', '\t'], " ");
+    let clean = |s: &str| -> String {
+        s.chars()
+            .filter(|c| !matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'))
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect()
+    };
     let header: Vec<String> = header.iter().map(|h| clean(h)).collect();
     let rows: Vec<Vec<String>> = rows
         .iter()
         .map(|r| r.iter().map(|c| clean(c)).collect())
         .collect();
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| width(h)).collect();
     for row in &rows {
         for (i, cell) in row.iter().enumerate() {
             if let Some(w) = widths.get_mut(i) {
-                *w = (*w).max(cell.chars().count());
+                *w = (*w).max(width(cell));
             }
         }
     }
@@ -28,7 +39,11 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
         for (i, cell) in cells.iter().enumerate() {
             out.push_str(cell);
             if i < last {
-                let pad = widths.get(i).copied().unwrap_or(0) - cell.chars().count();
+                let pad = widths
+                    .get(i)
+                    .copied()
+                    .unwrap_or(0)
+                    .saturating_sub(width(cell));
                 out.push_str(&" ".repeat(pad + 2));
             }
         }
@@ -186,6 +201,28 @@ mod tests {
              a/long/path.pdf  accepted\n\
              x.csv\n"
         );
+    }
+
+    #[test]
+    fn cjk_and_emoji_are_padded_by_the_columns_they_take_on_a_terminal() {
+        let out = table(
+            &["name", "docs"],
+            &[
+                vec!["合同 🚀".into(), "1".into()],
+                vec!["plain".into(), "2".into()],
+                vec!["rtl\u{202E}fdp".into(), "3".into()],
+            ],
+        );
+        // "合同 🚀" is 7 columns wide (2 + 2 + 1 + 2): every "docs" cell starts at column 9.
+        let columns: Vec<usize> = out
+            .lines()
+            .map(|l| {
+                let start = l.rfind("  ").unwrap() + 2;
+                width(&l[..start])
+            })
+            .collect();
+        assert_eq!(columns, vec![9, 9, 9, 9, 9], "{out}");
+        assert!(!out.contains('\u{202E}'));
     }
 
     #[test]

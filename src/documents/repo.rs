@@ -537,6 +537,38 @@ pub async fn storage_keys_of_workspace(
     Ok(rows.into_iter().map(|(k,)| k).collect())
 }
 
+/// Ids of the documents an upload brought into this workspace (deleted with it).
+pub async fn document_ids_born_in_workspace(
+    pool: &AnyPool,
+    org_id: &str,
+    workspace_id: &str,
+) -> sqlx::Result<Vec<String>> {
+    let rows: Vec<(String,)> =
+        sqlx::query_as("SELECT id FROM documents WHERE org_id = $1 AND workspace_id = $2")
+            .bind(org_id)
+            .bind(workspace_id)
+            .fetch_all(pool)
+            .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
+/// Where the workspace's backend keeps its documents (AnythingLLM locations).
+pub async fn backend_locations_of_workspace(
+    pool: &AnyPool,
+    org_id: &str,
+    workspace_id: &str,
+) -> sqlx::Result<Vec<String>> {
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT backend_location FROM workspace_documents WHERE org_id = $1 AND workspace_id = $2 \
+         AND backend_location IS NOT NULL",
+    )
+    .bind(org_id)
+    .bind(workspace_id)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|(l,)| l).collect())
+}
+
 /// Documents of a workspace whose embedding there is in `status`, first added first,
 /// up to `limit`.
 pub async fn documents_in_status(

@@ -315,17 +315,6 @@ async fn download_document(
         })?;
     let content_type =
         DocType::parse(&row.doc_type).map_or("application/octet-stream", DocType::mime_type);
-    let file_name: String = row
-        .name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_graphic() && c != '"' && c != '\\' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
     Ok((
         StatusCode::OK,
         [
@@ -333,7 +322,7 @@ async fn download_document(
             (header::CONTENT_LENGTH, size.to_string()),
             (
                 header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{file_name}\""),
+                crate::http::disposition::attachment(&row.name),
             ),
         ],
         Body::from_stream(stream),
@@ -341,24 +330,18 @@ async fn download_document(
         .into_response())
 }
 
-/// Deletes a document, its text and its original.
+/// Deletes a document, its text and its original, and takes it out of every workspace's
+/// backend first: once answered, no chat or question run retrieves it.
 #[utoipa::path(delete, path = "/api/v1/documents/{id}", tag = "documents",
     params(("id" = String, Path)),
-    responses((status = 204), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 204), (status = 404, body = crate::error::ErrorBody),
+              (status = 503, description = "a workspace's backend is unavailable; nothing was deleted, retry", body = crate::error::ErrorBody)))]
 async fn delete_document(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     principal.require(Role::Member)?;
-    let row = repo::find_document(&state.db.pool, &principal.org_id, &id)
-        .await?
-        .ok_or(ApiError::NotFound("document"))?;
-    // The row goes first: a failed file delete leaves an orphan object, never a
-    // document whose original is missing.
-    repo::delete_document(&state.db.pool, &principal.org_id, &id).await?;
-    if let Err(e) = state.storage.delete(&row.storage_key).await {
-        tracing::warn!(error = %e, document.id = %id, "could not delete a document's original");
-    }
+    service::delete_document(&state, &principal, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

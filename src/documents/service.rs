@@ -409,6 +409,94 @@ pub async fn remove_from_workspace(
     Ok(())
 }
 
+/// Deletes a document: its copy leaves every workspace's backend first (embedded chunks
+/// with a new index generation, AnythingLLM's embedding and stored file), then its rows
+/// and its original. A backend that fails stops the delete before the rows go, so the
+/// client can repeat it; nothing is left that a chat or a run could retrieve.
+pub async fn delete_document(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> Result<(), ApiError> {
+    let org = &principal.org_id;
+    let row = find(state, principal, id).await?;
+    let memberships = repo::memberships_of_document(&state.db.pool, org, id).await?;
+    for (workspace_id, _, _) in &memberships {
+        remove_from_backend(state, org, workspace_id, id).await?;
+    }
+    // The row goes before the file: a failed file delete leaves an orphan object, never
+    // a document whose original is missing.
+    repo::delete_document(&state.db.pool, org, id).await?;
+    // An embed job running meanwhile may have written chunks again; they went with the
+    // row by cascade, and every instance's index cache must learn it.
+    for (workspace_id, _, _) in &memberships {
+        if let Some(ws) = find_workspace(&state.db.pool, org, workspace_id).await? {
+            state
+                .backends
+                .document_deleted(&ws)
+                .await
+                .map_err(ApiError::from)?;
+        }
+    }
+    if let Err(e) = state.storage.delete(&row.storage_key).await {
+        tracing::warn!(error = %e, document.id = %id, "could not delete a document's original");
+    }
+    Ok(())
+}
+
+/// What deleting a workspace takes with it, found before the delete.
+pub struct WorkspaceLeaving {
+    /// Where the workspace's backend keeps its documents (purged with it).
+    pub backend_locations: Vec<String>,
+    /// Other workspaces that held documents born in this one (they go by cascade).
+    pub other_workspaces: Vec<String>,
+}
+
+/// Before a workspace is deleted: the documents an upload brought into it are deleted
+/// with it (by cascade), so their copies leave every other workspace's backend first.
+pub async fn workspace_leaving(
+    state: &AppState,
+    org_id: &str,
+    workspace_id: &str,
+) -> Result<WorkspaceLeaving, ApiError> {
+    let pool = &state.db.pool;
+    let mut other_workspaces: Vec<String> = Vec::new();
+    for id in repo::document_ids_born_in_workspace(pool, org_id, workspace_id).await? {
+        for (other, _, _) in repo::memberships_of_document(pool, org_id, &id).await? {
+            if other == workspace_id {
+                continue;
+            }
+            remove_from_backend(state, org_id, &other, &id).await?;
+            if !other_workspaces.contains(&other) {
+                other_workspaces.push(other);
+            }
+        }
+    }
+    Ok(WorkspaceLeaving {
+        backend_locations: repo::backend_locations_of_workspace(pool, org_id, workspace_id).await?,
+        other_workspaces,
+    })
+}
+
+/// After the workspace's rows are gone: the other workspaces' index caches forget the
+/// documents that went by cascade.
+pub async fn workspace_left(
+    state: &AppState,
+    org_id: &str,
+    leaving: &WorkspaceLeaving,
+) -> Result<(), ApiError> {
+    for other in &leaving.other_workspaces {
+        if let Some(ws) = find_workspace(&state.db.pool, org_id, other).await? {
+            state
+                .backends
+                .document_deleted(&ws)
+                .await
+                .map_err(ApiError::from)?;
+        }
+    }
+    Ok(())
+}
+
 /// Removes the document's copy (chunks, or the backend's file) from one workspace.
 async fn remove_from_backend(
     state: &AppState,

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use serde_json::Value;
 
-use quire_ingest::{UploadKind, sniff_upload};
+use quire_ingest::{UploadKind, is_empty_zip, sniff_upload};
 
 use crate::auth::Principal;
 use crate::documents::ingest::UploadPayload;
@@ -63,7 +63,14 @@ pub async fn receive_upload(
                     let name = field.file_name().unwrap_or("upload").to_owned();
                     stored = Some(store_file(state, &key, &name, field).await?);
                 }
-                _ => {} // Unknown fields are ignored, as browsers add their own.
+                // A misspelt field would otherwise be lost without a word, as unknown
+                // JSON fields are refused elsewhere.
+                other => {
+                    return Err(ApiError::invalid_field(
+                        other,
+                        "unknown field; expected file, workspace_id or metadata",
+                    ));
+                }
             }
         }
         Ok(())
@@ -163,6 +170,12 @@ async fn store_file(
             "expected a ZIP bundle, or a single PDF, JSON or CSV file (judged by content, not name)".into(),
         )
     })?;
+    if kind == UploadKind::Zip && is_empty_zip(&joined) {
+        return Err(ApiError::invalid_field(
+            "file",
+            "the ZIP archive has no entries",
+        ));
+    }
     let limit = state.settings.max_file_size.0;
     let rest = field.map(|r| r.map_err(|e| e.body_text()));
     let stream = futures::stream::iter(head.into_iter().map(Ok::<Bytes, String>)).chain(rest);

@@ -2,6 +2,7 @@
 //! router): list, status with the per-entry report, cancel.
 
 use axum::Json;
+use axum::extract::multipart::MultipartRejection;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::{Deserialize, Serialize};
@@ -33,7 +34,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct UploadLinks {
     /// `GET` this for progress and the per-entry report.
     pub status: String,
-    /// `DELETE` this to cancel.
+    /// `POST` this to cancel (the same link as the job's own and its events').
     pub cancel: String,
     /// Server-Sent Events of progress.
     pub events: String,
@@ -54,7 +55,7 @@ pub struct UploadAccepted {
 fn upload_links(id: &str) -> UploadLinks {
     UploadLinks {
         status: format!("/api/v1/documents/jobs/{id}"),
-        cancel: format!("/api/v1/documents/jobs/{id}"),
+        cancel: crate::jobs::response::links(id).cancel,
         events: format!("/api/v1/jobs/{id}/events"),
     }
 }
@@ -72,9 +73,29 @@ async fn upload_documents(
     State(state): State<AppState>,
     principal: Principal,
     headers: HeaderMap,
-    multipart: Multipart,
+    multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<(StatusCode, Json<UploadAccepted>)> {
     principal.require(Role::Member)?;
+    let multipart = multipart.map_err(|rejection| {
+        let is_form = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.trim_start()
+                    .to_ascii_lowercase()
+                    .starts_with("multipart/form-data")
+            });
+        if is_form {
+            ApiError::bad_request(format!(
+                "malformed multipart body: {}",
+                rejection.body_text()
+            ))
+        } else {
+            ApiError::UnsupportedMediaType(
+                "expected a multipart/form-data body (fields file, workspace_id, metadata)".into(),
+            )
+        }
+    })?;
     let limit = state.settings.max_file_size.0;
     // A declared length far past the limit is refused before a byte is read.
     if let Some(length) = headers
@@ -125,13 +146,18 @@ pub struct UploadJobResponse {
     pub report: Option<Value>,
 }
 
+/// The job with its report. A finished job's result *is* the report: it is shown once,
+/// as `report`, and `result` stays `null` rather than repeat it. `links` are the job's
+/// own, as in its event stream.
 fn with_report(state: &AppState, row: &JobRow) -> UploadJobResponse {
-    let report = row
-        .result_json()
-        .filter(|r| r.get("entries").is_some())
-        .or_else(|| row.checkpoint_json().and_then(|c| c.get("report").cloned()));
     let mut job = JobResponse::from_row(row, state.settings.job_max_attempts);
-    job.links.cancel = format!("/api/v1/documents/jobs/{}", row.id);
+    let report = match job.result.take() {
+        Some(result) if result.get("entries").is_some() => Some(result),
+        other => {
+            job.result = other;
+            row.checkpoint_json().and_then(|c| c.get("report").cloned())
+        }
+    };
     UploadJobResponse { job, report }
 }
 

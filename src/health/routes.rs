@@ -2,7 +2,7 @@ use std::time::Instant;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -135,16 +135,39 @@ async fn detailed_health(
     )
 }
 
-/// Prometheus metrics in the text exposition format.
+/// Prometheus metrics in the text exposition format. With `METRICS_TOKEN` set, only for
+/// `Authorization: Bearer <METRICS_TOKEN>` or an admin; otherwise public.
 #[utoipa::path(get, path = "/api/v1/metrics", tag = "health",
-    responses((status = 200, content_type = "text/plain", body = String)))]
-async fn prometheus_metrics(State(state): State<AppState>) -> impl IntoResponse {
+    responses((status = 200, content_type = "text/plain", body = String),
+              (status = 401, description = "METRICS_TOKEN is set and was not presented", body = crate::error::ErrorBody)))]
+async fn prometheus_metrics(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    caller: Result<Principal, ApiError>,
+) -> Result<impl IntoResponse, ApiError> {
+    if let Some(token) = &state.settings.metrics_token {
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        let token_ok = presented.is_some_and(|p| {
+            use subtle::ConstantTimeEq;
+            bool::from(p.as_bytes().ct_eq(token.expose().as_bytes()))
+        });
+        let admin = caller.is_ok_and(|p| p.require(Role::Admin).is_ok());
+        if !token_ok && !admin {
+            return Err(ApiError::Unauthorized(
+                "the metrics need METRICS_TOKEN as a bearer token, or an admin".into(),
+            ));
+        }
+    }
     state.refresh_gauges().await;
-    (
+    Ok((
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
         state.metrics.render(),
-    )
+    ))
 }

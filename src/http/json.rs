@@ -108,15 +108,16 @@ pub fn parse_json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError>
         match inner.classify() {
             serde_json::error::Category::Data => {
                 let field = if field == "." { String::new() } else { field };
+                let reason = in_user_terms(&inner.to_string());
                 ApiError::Validation {
                     message: if field.is_empty() {
-                        format!("invalid body: {inner}")
+                        format!("invalid body: {reason}")
                     } else {
-                        format!("{field}: {inner}")
+                        format!("{field}: {reason}")
                     },
                     details: Some(serde_json::json!({
                         "field": field,
-                        "reason": inner.to_string(),
+                        "reason": reason,
                         "position": position,
                     })),
                 }
@@ -129,4 +130,41 @@ pub fn parse_json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError>
             },
         }
     })
+}
+
+/// serde names the Rust type it wanted (`expected struct CreateWorkspaceRequest`); a
+/// client knows JSON, not our types: `expected a JSON object`.
+fn in_user_terms(reason: &str) -> String {
+    let mut out = String::with_capacity(reason.len());
+    let mut rest = reason;
+    while let Some(at) = rest.find("expected struct ") {
+        out.push_str(&rest[..at]);
+        out.push_str("expected a JSON object");
+        let after = &rest[at + "expected struct ".len()..];
+        let name_len = after
+            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .unwrap_or(after.len());
+        rest = &after[name_len..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct CreateThingRequest {
+        name: String,
+    }
+
+    #[test]
+    fn a_null_body_is_described_in_json_terms_not_by_the_rust_type() {
+        let err = parse_json_body::<CreateThingRequest>(b"null").unwrap_err();
+        let text = format!("{err:?}");
+        assert!(!text.contains("CreateThingRequest"), "{text}");
+        assert!(text.contains("expected a JSON object"), "{text}");
+    }
 }

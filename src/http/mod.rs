@@ -1,6 +1,7 @@
 //! Cross-cutting HTTP pieces: the middleware stack every request passes through,
 //! and the extractors and list shapes every handler shares.
 
+pub mod disposition;
 mod json;
 mod metrics;
 mod pagination;

@@ -61,6 +61,18 @@ pub fn links(id: &str) -> JobLinks {
     }
 }
 
+/// Payload keys that are the server's own business (where a bundle is stored): not shown.
+const INTERNAL_PAYLOAD_KEYS: &[&str] = &["bundle_key"];
+
+fn public_payload(mut payload: Value) -> Value {
+    if let Some(map) = payload.as_object_mut() {
+        for key in INTERNAL_PAYLOAD_KEYS {
+            map.remove(*key);
+        }
+    }
+    payload
+}
+
 impl JobResponse {
     pub fn from_row(row: &JobRow, default_max_attempts: u32) -> Self {
         let status = row.status();
@@ -79,7 +91,7 @@ impl JobResponse {
             job_type: row.job_type.clone(),
             status,
             workspace_id: row.workspace_id.clone(),
-            payload: row.payload_json(),
+            payload: public_payload(row.payload_json()),
             result: row.result_json(),
             error: row.error.clone(),
             progress: row.progress,

@@ -248,7 +248,7 @@ async fn get_question_results(
                     (header::CONTENT_TYPE, content_type.to_owned()),
                     (
                         header::CONTENT_DISPOSITION,
-                        format!("attachment; filename=\"results-{}.{ext}\"", run.id),
+                        crate::http::disposition::attachment(&format!("results-{}.{ext}", run.id)),
                     ),
                 ],
                 body,

@@ -121,6 +121,22 @@ pub fn slugify(name: &str) -> String {
     slug.trim_end_matches('-').to_owned()
 }
 
+/// Another workspace of the organisation with this slug (names that differ only in
+/// case or punctuation share one).
+pub async fn find_workspace_by_slug(
+    pool: &AnyPool,
+    org_id: &str,
+    slug: &str,
+) -> sqlx::Result<Option<WorkspaceRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {WORKSPACE_COLUMNS} FROM workspaces WHERE org_id = $1 AND slug = $2 LIMIT 1"
+    )))
+    .bind(org_id)
+    .bind(slug)
+    .fetch_optional(pool)
+    .await
+}
+
 pub async fn find_workspace_by_name(
     pool: &AnyPool,
     org_id: &str,

@@ -107,6 +107,7 @@ async fn get_workspace(
 #[utoipa::path(put, path = "/api/v1/workspaces/{id}", tag = "workspaces",
     params(("id" = String, Path)), request_body = UpdateWorkspaceRequest,
     responses((status = 200, body = WorkspaceResponse), (status = 404, body = crate::error::ErrorBody),
+              (status = 409, description = "another workspace has that name, or one differing only in case or punctuation", body = crate::error::ErrorBody),
               (status = 422, body = crate::error::ErrorBody)))]
 async fn update_workspace(
     State(state): State<AppState>,

@@ -29,6 +29,29 @@ pub async fn find(
         .ok_or(ApiError::NotFound("workspace"))
 }
 
+/// `409` when another workspace's name differs from `name` only in case, spacing or
+/// punctuation ("Contracts 2026" and "contracts-2026"): both would have one slug, and a
+/// person reading a list (or `quire ask -w contracts 2026`) could not tell them apart.
+/// Refusing is kinder than inventing `contracts-2026-2`, which no one would type.
+async fn refuse_slug_twin(
+    state: &AppState,
+    org_id: &str,
+    name: &str,
+    except: Option<&str>,
+) -> Result<(), ApiError> {
+    let slug = slugify(name);
+    if slug.is_empty() {
+        return Ok(());
+    }
+    match repo::find_workspace_by_slug(&state.db.pool, org_id, &slug).await? {
+        Some(twin) if Some(twin.id.as_str()) != except => Err(ApiError::Conflict(format!(
+            "the workspace '{}' has the same slug '{slug}'; names must differ in more than case or punctuation",
+            twin.name
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Creates a workspace; with `reuse_existing` an existing one of that name is returned
 /// instead (the seed's create-or-reuse). Returns the row and whether it was created.
 pub async fn create_or_reuse(
@@ -53,6 +76,7 @@ pub async fn create_or_reuse(
             "a workspace named '{name}' exists; pass reuse_existing to get it"
         )));
     }
+    refuse_slug_twin(state, &principal.org_id, &name, None).await?;
     let backend = request.backend.unwrap_or(BackendKind::Embedded);
     if !state.backends.is_available(backend) {
         return Err(ApiError::from(BackendError::NotConfigured(
@@ -84,7 +108,7 @@ pub async fn create_or_reuse(
         Ok(()) => Ok((row, true)),
         Err(e) => {
             // Lost a race with a concurrent create of the same name: undo the backend side.
-            if let Err(undo) = state.backends.delete_workspace(&row).await {
+            if let Err(undo) = state.backends.delete_workspace(&row, &[]).await {
                 tracing::warn!(error = %undo, "could not remove a backend workspace after a failed insert");
             }
             if let Some(existing) =
@@ -126,6 +150,7 @@ pub async fn update(
                 "a workspace named '{name}' exists"
             )));
         }
+        refuse_slug_twin(state, &principal.org_id, &name, Some(&row.id)).await?;
         row.slug = slugify(&name);
         row.name = name;
     }
@@ -178,9 +203,11 @@ pub async fn delete(
     for job_id in &active {
         crate::jobs::repo::request_cancel(&state.db.pool, &principal.org_id, job_id).await?;
     }
+    let leaving =
+        crate::documents::service::workspace_leaving(state, &principal.org_id, &row.id).await?;
     state
         .backends
-        .delete_workspace(&row)
+        .delete_workspace(&row, &leaving.backend_locations)
         .await
         .map_err(ApiError::from)?;
     let documents = crate::documents::repo::storage_keys_of_workspace(
@@ -190,6 +217,7 @@ pub async fn delete(
     )
     .await?;
     repo::delete_workspace(&state.db.pool, &principal.org_id, &row.id).await?;
+    crate::documents::service::workspace_left(state, &principal.org_id, &leaving).await?;
     for key in documents {
         if let Err(e) = state.storage.delete(&key).await {
             tracing::warn!(error = %e, "could not delete a document original of a deleted workspace");

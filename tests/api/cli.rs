@@ -207,3 +207,73 @@ fn a_missing_pdftotext_stops_the_worker_but_not_a_migration() {
     assert_eq!(lines.len(), 1, "one line expected, got: {stderr}");
     assert!(lines[0].contains("PDF_TEXT_ENGINE"), "{}", lines[0]);
 }
+
+#[test]
+fn a_client_subcommands_help_shows_only_client_options() {
+    let output = quire().args(["ask", "--help"]).output().unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        help.contains("--threshold") && help.contains("--url"),
+        "{help}"
+    );
+    for server_setting in ["DATABASE_URL", "MAX_FILE_SIZE", "--port", "ANYTHINGLLM"] {
+        assert!(
+            !help.contains(server_setting),
+            "{server_setting} in: {help}"
+        );
+    }
+    assert!(
+        help.lines().count() < 60,
+        "{} lines: {help}",
+        help.lines().count()
+    );
+}
+
+#[test]
+fn a_client_subcommand_ignores_a_server_setting_it_does_not_use() {
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing listens there: the command gets as far as trying to connect.
+    let output = quire()
+        .args([
+            "workspace",
+            "list",
+            "--url",
+            "http://127.0.0.1:9",
+            "--api-key",
+            "k",
+        ])
+        .env("QUIRE_DATA_DIR", dir.path())
+        .env("PORT", "abc")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("configuration error"), "{stderr}");
+    assert!(!stderr.contains("PORT"), "{stderr}");
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+}
+
+#[test]
+fn an_out_of_range_threshold_is_an_invalid_argument_not_a_configuration_error() {
+    let output = quire()
+        .args(["ask", "-w", "ws", "-q", "set.json", "--threshold", "1.5"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("configuration error"), "{stderr}");
+    assert!(stderr.contains("invalid value '1.5'"), "{stderr}");
+    assert!(stderr.contains("--threshold"), "{stderr}");
+    // `compare` has no threshold: said as such.
+    let output = quire()
+        .args(["compare", "a", "b", "--threshold", "1.5"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("configuration error"), "{stderr}");
+    assert!(
+        stderr.contains("unexpected argument '--threshold'"),
+        "{stderr}"
+    );
+}

@@ -349,3 +349,159 @@ async fn admin_commands_create_a_user_who_can_log_in_and_a_key_that_works() {
     let (status, _) = serve.stop();
     assert!(status.success());
 }
+
+/// Issue 20, defect 15: the first-start admin has no password until an operator gives
+/// it one with `quire admin set-password`; then it can log in.
+#[tokio::test]
+async fn the_first_start_admin_can_log_in_after_admin_set_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = ServeProcess::start(dir.path(), &[]);
+    let (status, _) = first.stop();
+    assert!(status.success());
+
+    let (ok, text) = quire_admin(
+        dir.path(),
+        &["set-password", "--email", "admin@quire.local"],
+        Some("short\n"),
+    );
+    assert!(!ok && text.contains("password"), "{text}");
+    let (ok, text) = quire_admin(
+        dir.path(),
+        &["set-password", "--email", "nobody@quire.local"],
+        Some("first-admin-password-7\n"),
+    );
+    assert!(!ok && text.contains("nobody@quire.local"), "{text}");
+    let (ok, text) = quire_admin(
+        dir.path(),
+        &["set-password", "--email", "admin@quire.local"],
+        Some("first-admin-password-7\n"),
+    );
+    assert!(ok, "{text}");
+    assert!(!text.contains("first-admin-password-7"), "{text}");
+
+    let serve = ServeProcess::start(dir.path(), &[]);
+    let login = reqwest::Client::new()
+        .post(serve.url("/api/v1/auth/login"))
+        .json(&json!({ "email": "admin@quire.local", "password": "first-admin-password-7" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    let (status, _) = serve.stop();
+    assert!(status.success());
+}
+
+/// Issue 20, defect 16: a PostgreSQL instance that has served requests and jobs and
+/// received another instance's notifications exits after SIGTERM within its grace
+/// period (once it logged `stopped`, nothing it still holds may keep it alive).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgresql_instance_that_served_requests_jobs_and_notifications_exits_after_sigterm() {
+    let Some(admin_url) = crate::helpers::postgres_admin_url() else {
+        return;
+    };
+    let database = crate::helpers::PostgresTestDatabase::create(&admin_url).await;
+    let env = [
+        ("DATABASE_URL", database.url.as_str()),
+        (
+            "SECRET_KEY",
+            "a-secret-key-long-enough-for-two-instances-0123",
+        ),
+        ("SHUTDOWN_TIMEOUT", "3"),
+        ("RATE_LIMIT_ENABLED", "false"),
+    ];
+    let first_dir = tempfile::tempdir().unwrap();
+    let second_dir = tempfile::tempdir().unwrap();
+    let mut first = tokio::task::block_in_place(|| ServeProcess::start(first_dir.path(), &env));
+    let second = tokio::task::block_in_place(|| ServeProcess::start(second_dir.path(), &env));
+    let key = std::fs::read_to_string(first_dir.path().join("admin-api-key"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let client = reqwest::Client::new();
+
+    // Requests and a job: a document's embedding, run by either instance's workers.
+    let ws: Value = client
+        .post(first.url("/api/v1/workspaces"))
+        .bearer_auth(&key)
+        .json(&json!({ "name": "Contracts" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ws = ws["id"].as_str().unwrap().to_owned();
+    let created = client
+        .post(first.url("/api/v1/documents"))
+        .bearer_auth(&key)
+        .json(&json!({ "title": "Terms", "content": "Delivery within 30 days.", "workspace_ids": [ws] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let docs: Value = client
+            .get(first.url(&format!("/api/v1/workspaces/{ws}/documents")))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if docs["items"][0]["status"] == "embedded" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not embedded: {docs}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The second instance's notification: a key it revokes stops working on the first,
+    // which had it cached.
+    let made: Value = client
+        .post(second.url("/api/v1/api-keys"))
+        .bearer_auth(&key)
+        .json(&json!({ "name": "short-lived", "role": "viewer" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let short = made["key"].as_str().unwrap().to_owned();
+    let me = |base: &ServeProcess, credential: &str| {
+        client
+            .get(base.url("/api/v1/auth/me"))
+            .bearer_auth(credential.to_owned())
+            .send()
+    };
+    assert_eq!(me(&first, &short).await.unwrap().status(), 200);
+    let revoked = client
+        .delete(second.url(&format!(
+            "/api/v1/api-keys/{}",
+            made["id"].as_str().unwrap()
+        )))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 204);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while me(&first, &short).await.unwrap().status() != 401 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the revocation never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    first.terminate();
+    // The grace period (3 s) and a little for the process to go.
+    let status = tokio::task::block_in_place(|| first.wait_for_exit(Duration::from_secs(6)));
+    assert!(status.success(), "exit status {status:?}");
+    assert!(first.output().contains("stopped"), "{}", first.output());
+    let (status, _) = tokio::task::block_in_place(|| second.stop());
+    assert!(status.success());
+    database.drop_database().await;
+}

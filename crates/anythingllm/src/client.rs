@@ -482,6 +482,28 @@ impl Client {
             .await
     }
 
+    /// `DELETE /v1/system/remove-documents`: purges stored files (their
+    /// `location`s) from the instance, so nothing can embed them again. Safe to
+    /// repeat: a name that is already gone is no error.
+    pub async fn remove_documents(&self, locations: &[String]) -> Result<()> {
+        if locations.is_empty() {
+            return Ok(());
+        }
+        let call = self.call(
+            Operation::RemoveDocuments,
+            Method::DELETE,
+            &["v1", "system", "remove-documents"],
+            Payload::json(&serde_json::json!({ "names": locations }))?,
+        )?;
+        self.inner
+            .transport
+            .execute(&call, |answer| match answer.status {
+                s if s.is_success() => Ok(()),
+                _ => Err(answer.error()),
+            })
+            .await
+    }
+
     /// `POST /v1/workspace/{slug}/chat`. An answer of `type:"abort"` or with an
     /// `error` is [`Error::Aborted`], whatever its status, and is not retried.
     pub async fn chat(&self, slug: &str, request: &ChatRequest) -> Result<ChatResponse> {

@@ -32,6 +32,7 @@ pub(crate) enum Operation {
     ThreadChat,
     CreateFolder,
     MoveFiles,
+    RemoveDocuments,
 }
 
 impl Operation {
@@ -53,6 +54,7 @@ impl Operation {
             Operation::ThreadChat => "thread_chat",
             Operation::CreateFolder => "create_folder",
             Operation::MoveFiles => "move_files",
+            Operation::RemoveDocuments => "remove_documents",
         }
     }
 }

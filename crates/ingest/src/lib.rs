@@ -56,4 +56,4 @@ pub use report::{
     BundleReport, Counts, DocType, EntryContent, EntryFlag, EntryReport, Judged, PageText,
     Progress, TypeCounts, Verdict,
 };
-pub use sniff::{UploadKind, sniff_upload};
+pub use sniff::{UploadKind, is_empty_zip, sniff_upload};

@@ -152,9 +152,29 @@ pub fn sniff_upload(head: &[u8], file_name: &str) -> Option<UploadKind> {
     None
 }
 
+/// Whether an upload is a ZIP archive with no entries: one that opens with its
+/// end-of-central-directory record (`PK\x05\x06`), whose entry count is 0. Such an
+/// archive is a whole upload of at most 22 bytes plus its comment, so the first bytes
+/// tell it, and it can be refused at once instead of "succeeding" with nothing.
+pub fn is_empty_zip(head: &[u8]) -> bool {
+    head.starts_with(b"PK\x05\x06") && head.len() >= 22 && head[8..12] == [0, 0, 0, 0]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_archive_of_only_its_directory_end_is_empty() {
+        let mut empty = b"PK\x05\x06".to_vec();
+        empty.extend_from_slice(&[0; 18]);
+        assert!(is_empty_zip(&empty));
+        let mut one = b"PK\x05\x06".to_vec();
+        one.extend_from_slice(&[0, 0, 0, 0, 1, 0, 1, 0]);
+        one.extend_from_slice(&[0; 10]);
+        assert!(!is_empty_zip(&one));
+        assert!(!is_empty_zip(b"PK\x03\x04rest"));
+    }
 
     #[test]
     fn uploads_are_judged_by_their_first_bytes() {

@@ -50,6 +50,7 @@ pub mod endpoint {
     pub const RAW_TEXT: &str = "POST /v1/document/raw-text";
     pub const CREATE_FOLDER: &str = "POST /v1/document/create-folder";
     pub const MOVE_FILES: &str = "POST /v1/document/move-files";
+    pub const REMOVE_DOCUMENTS: &str = "DELETE /v1/system/remove-documents";
 }
 
 /// A running double. Dropping it stops the server and releases any request

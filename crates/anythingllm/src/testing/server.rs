@@ -45,6 +45,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/document/raw-text", post(raw_text))
         .route("/api/v1/document/create-folder", post(create_folder))
         .route("/api/v1/document/move-files", post(move_files))
+        .route("/api/v1/system/remove-documents", delete(remove_documents))
         // Route layers run only for matched routes, innermost first: the key
         // check sits behind the faults, which sit behind the counter, so a
         // faulted or refused request is still counted.
@@ -677,6 +678,33 @@ async fn move_files(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Byte
             json!({ "success": false, "message": "Failed to move some files." }),
         ),
     }
+}
+
+async fn remove_documents(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let body = match parse_body(&headers, &body) {
+        Ok(body) => body,
+        Err(response) => return *response,
+    };
+    let names: Vec<String> = body
+        .get("names")
+        .and_then(Value::as_array)
+        .map(|names| {
+            names
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    s.world().remove_documents(&names);
+    json_response(
+        StatusCode::OK,
+        json!({ "success": true, "message": "Documents removed successfully" }),
+    )
 }
 
 /// What the collector would extract, roughly: text files as they are, the

@@ -579,6 +579,17 @@ impl World {
         Ok(())
     }
 
+    /// `purgeDocument` for each name: the file leaves storage and every
+    /// workspace that embeds it. Unknown names are skipped.
+    pub(crate) fn remove_documents(&mut self, names: &[String]) {
+        for name in names {
+            self.documents.remove(name);
+            for workspace in self.workspaces.values_mut() {
+                workspace.docs.retain(|d| &d.docpath != name);
+            }
+        }
+    }
+
     /// Moves what can be moved. `Ok(unmoved)` counts the files left in place
     /// because a workspace embeds them; `Err` when a move failed.
     pub(crate) fn move_files(&mut self, moves: &[(String, String)]) -> Result<usize, ()> {
