@@ -18,6 +18,7 @@ on_both_databases!(
     bounds_and_formats_the_server_enforces_are_in_the_document,
     the_job_event_stream_is_described_as_objects,
     every_tag_is_described_and_plain_text_fields_hold_no_markdown,
+    what_the_document_allows_the_server_takes,
 );
 
 /// The operations anyone may call: health probes, metrics, and the account routes that
@@ -340,4 +341,31 @@ async fn every_tag_is_described_and_plain_text_fields_hold_no_markdown(app: Test
         problems.push("the title".into());
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// Requests schemathesis found valid by the document and refused by the server: the
+/// optional cleanup body sent as `null`, and a list filter's empty value (now outside
+/// the document's list of values, and still refused).
+async fn what_the_document_allows_the_server_takes(app: TestApp) {
+    let org = app.create_org("Acme").await;
+    let response = app
+        .authed(Method::POST, "/api/v1/jobs/cleanup", &org.admin_key)
+        .header("content-type", "application/json")
+        .body("null")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let doc = document(&app).await;
+    let status = &parameter(&doc, "get", "/api/v1/jobs", "status")["schema"];
+    assert!(
+        !status["enum"].as_array().unwrap().iter().any(|v| v == ""),
+        "{status}"
+    );
+    let response = app
+        .authed(Method::GET, "/api/v1/jobs?status=", &org.admin_key)
+        .send()
+        .await
+        .unwrap();
+    assert_error_envelope(response, 422, "validation_error").await;
 }
