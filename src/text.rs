@@ -1,7 +1,61 @@
 //! Rules for text people type into names, shared by every capability: what a name may
 //! hold is decided once, so a workspace, a question set and a user are refused alike.
 
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+
 use crate::error::ApiError;
+
+/// [`parse_name`]'s rule as a JSON Schema pattern (ECMA-262, as OpenAPI reads it): no
+/// control character (`Cc`) or direction control anywhere, and at least one character
+/// that is not white space (what `str::trim` removes), so the trimmed name is not empty.
+pub const NAME_PATTERN: &str = "^[^\\x00-\\x1f\\x7f-\\x9f\\u202a-\\u202e\\u2066-\\u2069]*\
+[^\\x00-\\x20\\x7f-\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202a-\\u202f\\u205f\\u2066-\\u2069\\u3000]\
+[^\\x00-\\x1f\\x7f-\\x9f\\u202a-\\u202e\\u2066-\\u2069]*$";
+
+/// The OpenAPI schema of a name of at most `max_chars` characters ([`parse_name`]).
+pub fn name_schema(max_chars: usize) -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(max_chars))
+        .pattern(Some(NAME_PATTERN))
+        .description(Some(format!(
+            "1 to {max_chars} characters after trimming white space; no control characters \
+             (line breaks, tabs, NUL) or direction overrides."
+        )))
+        .into()
+}
+
+/// A schema type for a name field: `#[schema(value_type = crate::text::Name<…>)]`.
+macro_rules! name_type {
+    ($(#[$doc:meta])* $ty:ident, $max:expr) => {
+        $(#[$doc])*
+        pub struct $ty;
+        impl utoipa::PartialSchema for $ty {
+            fn schema() -> RefOr<Schema> {
+                name_schema($max)
+            }
+        }
+        impl utoipa::ToSchema for $ty {}
+    };
+}
+
+name_type!(
+    /// A name of a workspace or a question set (255 characters).
+    Name,
+    255
+);
+name_type!(
+    /// A person's or an organisation's name, or an API key's (200 characters).
+    ShortName,
+    crate::auth::model::MAX_NAME_CHARS
+);
+name_type!(
+    /// A document's title (500 characters).
+    Title,
+    crate::documents::model::MAX_TITLE_CHARS
+);
 
 /// Characters that change how the text around them is displayed without being seen:
 /// the bidirectional embeddings, overrides and isolates (a right-to-left override makes

@@ -72,10 +72,12 @@ pub struct CreatedApiKeyResponse {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKeyRequest {
+    #[schema(value_type = crate::text::ShortName)]
     name: String,
     /// At most the creator's own role; defaults to it.
     role: Option<Role>,
     /// RFC 3339, in the future; omitted for a key that does not expire.
+    #[schema(format = DateTime)]
     expires_at: Option<String>,
 }
 

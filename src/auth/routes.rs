@@ -39,17 +39,21 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
+    #[schema(value_type = crate::text::ShortName)]
     organisation_name: String,
+    #[schema(format = Email, max_length = 254)]
     email: String,
-    #[schema(format = Password)]
+    #[schema(format = Password, min_length = 8, max_length = 256)]
     password: String,
     /// Defaults to the part of the email before `@`.
+    #[schema(value_type = Option<crate::text::ShortName>)]
     display_name: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
+    #[schema(format = Email, max_length = 254)]
     email: String,
     #[schema(format = Password)]
     password: String,

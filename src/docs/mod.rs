@@ -12,6 +12,8 @@ use axum::routing::get;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 
+pub mod contract;
+
 const SWAGGER_JS: &[u8] = include_bytes!("../../assets/swagger-ui/swagger-ui-bundle.js");
 const SWAGGER_CSS: &[u8] = include_bytes!("../../assets/swagger-ui/swagger-ui.css");
 const REDOC_JS: &[u8] = include_bytes!("../../assets/redoc/redoc.standalone.js");
@@ -29,6 +31,8 @@ const REDOC_JS: &[u8] = include_bytes!("../../assets/redoc/redoc.standalone.js")
     modifiers(&SecuritySchemes),
     tags(
         (name = "health", description = "Liveness, dependency health, metrics"),
+        (name = "documents", description = "The organisation's document library: uploads of bundles (ZIP, PDF, JSON, CSV) as jobs, documents given as content, their text and originals, and which workspaces hold them"),
+        (name = "workspaces", description = "LLM workspaces (the embedded engine or AnythingLLM): settings, embedding, chat"),
         (name = "auth", description = "Sign up, log in, refresh and end sessions, who am I"),
         (name = "users", description = "An organisation's users (admins)"),
         (name = "api-keys", description = "API keys for programs"),
@@ -38,6 +42,13 @@ const REDOC_JS: &[u8] = include_bytes!("../../assets/redoc/redoc.standalone.js")
     )
 )]
 pub struct ApiDoc;
+
+/// The served document: [`ApiDoc`] with every route's paths merged in, completed with the
+/// standard answers ([`contract::StandardAnswers`]). Called once the routers are merged:
+/// a modifier of [`ApiDoc`] would run before the paths are there.
+pub fn finish(openapi: &mut utoipa::openapi::OpenApi) {
+    utoipa::Modify::modify(&contract::StandardAnswers, openapi);
+}
 
 struct SecuritySchemes;
 

@@ -187,6 +187,21 @@ pub struct DocumentTextResponse {
 
 /// Longest title, in characters.
 pub const MAX_TITLE_CHARS: usize = 500;
+/// The sources a document given as content may name (`upload` is for uploads).
+fn api_source_type_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    crate::docs::contract::one_of(
+        SourceType::ALL
+            .into_iter()
+            .filter(|t| *t != SourceType::Upload)
+            .map(SourceType::as_str),
+    )
+}
+
+/// Where a document came from, as a filter.
+pub fn source_type_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    crate::docs::contract::one_of(SourceType::ALL.map(SourceType::as_str))
+}
+
 /// Longest `source_url` and `external_id`, in characters.
 const MAX_REFERENCE_CHARS: usize = 2048;
 /// Largest `metadata`, serialised.
@@ -196,15 +211,28 @@ const MAX_METADATA_BYTES: usize = 64 * 1024;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateDocumentRequest {
+    #[schema(value_type = crate::text::Title)]
     pub title: String,
     /// Text (a JSON string) or any other JSON value (stored and indexed as JSON).
     #[schema(value_type = Object)]
     pub content: serde_json::Value,
     /// `api` (default), `notion`, `confluence` or `guru`; `upload` is for uploads only.
+    #[schema(schema_with = api_source_type_schema)]
     pub source_type: Option<String>,
+    /// An http(s) URL.
+    #[schema(
+        max_length = 2048,
+        pattern = "^https?://[^\\x00-\\x20\\x7f-\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$"
+    )]
     pub source_url: Option<String>,
+    #[schema(
+        min_length = 1,
+        max_length = 2048,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]+$"
+    )]
     pub external_id: Option<String>,
     /// RFC 3339 time the source last changed the document.
+    #[schema(format = DateTime)]
     pub external_last_updated: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
@@ -218,11 +246,23 @@ pub struct CreateDocumentRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateDocumentRequest {
+    #[schema(value_type = Option<crate::text::Title>)]
     pub title: Option<String>,
     #[schema(value_type = Object)]
     pub content: serde_json::Value,
+    /// An http(s) URL.
+    #[schema(
+        max_length = 2048,
+        pattern = "^https?://[^\\x00-\\x20\\x7f-\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$"
+    )]
     pub source_url: Option<String>,
+    #[schema(
+        min_length = 1,
+        max_length = 2048,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]+$"
+    )]
     pub external_id: Option<String>,
+    #[schema(format = DateTime)]
     pub external_last_updated: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,

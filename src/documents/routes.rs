@@ -41,6 +41,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// into the workspaces named, each of which embeds it.
 #[utoipa::path(post, path = "/api/v1/documents", tag = "documents",
     request_body = CreateDocumentRequest,
+    security(("bearer" = []), ("api_key" = [])),
     responses((status = 201, body = DocumentResponse),
               (status = 400, description = "malformed JSON", body = crate::error::ErrorBody),
               (status = 404, description = "a workspace named is not the organisation's", body = crate::error::ErrorBody),
@@ -84,6 +85,7 @@ async fn create_document(
 #[utoipa::path(put, path = "/api/v1/documents/{id}", tag = "documents",
     params(("id" = String, Path)),
     request_body = UpdateDocumentRequest,
+    security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, body = DocumentResponse),
               (status = 400, description = "malformed JSON", body = crate::error::ErrorBody),
               (status = 404, body = crate::error::ErrorBody),
@@ -127,6 +129,7 @@ pub struct LibraryQuery {
     /// Part of the title (case-insensitive).
     pub q: Option<String>,
     /// Only documents from this source: `upload`, `api`, `notion`, `confluence`, `guru`.
+    #[param(schema_with = crate::documents::model::source_type_schema)]
     pub source_type: Option<String>,
     /// Only documents in this workspace.
     pub workspace_id: Option<String>,
@@ -135,6 +138,7 @@ pub struct LibraryQuery {
 /// The organisation's documents, newest first, searchable by title.
 #[utoipa::path(get, path = "/api/v1/documents", tag = "documents",
     params(ListParams, LibraryQuery),
+    security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, body = Page<DocumentResponse>),
               (status = 422, description = "an invalid filter, named in `details.field`", body = crate::error::ErrorBody)))]
 async fn list_documents(
@@ -170,6 +174,7 @@ async fn list_documents(
 /// Puts a library document into a workspace, which embeds it. Adding it again is a no-op.
 #[utoipa::path(post, path = "/api/v1/workspaces/{id}/documents/{document_id}", tag = "documents",
     params(("id" = String, Path), ("document_id" = String, Path)),
+    security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, description = "the document as it is in the workspace", body = DocumentResponse),
               (status = 404, description = "no such workspace or document in the organisation", body = crate::error::ErrorBody)))]
 async fn add_workspace_document(
@@ -186,6 +191,7 @@ async fn add_workspace_document(
 /// other workspaces stay.
 #[utoipa::path(delete, path = "/api/v1/workspaces/{id}/documents/{document_id}", tag = "documents",
     params(("id" = String, Path), ("document_id" = String, Path)),
+    security(("bearer" = []), ("api_key" = [])),
     responses((status = 204),
               (status = 404, description = "no such workspace, or the document is not in it", body = crate::error::ErrorBody)))]
 async fn remove_workspace_document(
@@ -202,6 +208,7 @@ async fn remove_workspace_document(
 #[into_params(parameter_in = Query)]
 pub struct DocumentListQuery {
     /// Only documents of this type: `pdf`, `json`, `csv` or `text`.
+    #[param(schema_with = crate::docs::contract::doc_type_schema)]
     pub doc_type: Option<String>,
     /// Only documents in this status.
     pub status: Option<String>,
@@ -210,6 +217,7 @@ pub struct DocumentListQuery {
 /// Documents of a workspace, oldest first.
 #[utoipa::path(get, path = "/api/v1/workspaces/{id}/documents", tag = "documents",
     params(("id" = String, Path), ListParams, DocumentListQuery),
+    security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, body = Page<DocumentResponse>), (status = 404, body = crate::error::ErrorBody)))]
 async fn list_workspace_documents(
     State(state): State<AppState>,
@@ -253,6 +261,7 @@ async fn list_workspace_documents(
 /// One document.
 #[utoipa::path(get, path = "/api/v1/documents/{id}", tag = "documents",
     params(("id" = String, Path)),
+    security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, body = DocumentResponse), (status = 404, body = crate::error::ErrorBody)))]
 async fn get_document(
     State(state): State<AppState>,
@@ -269,6 +278,7 @@ async fn get_document(
 /// The extracted text of a document, page by page (JSON and CSV are one page).
 #[utoipa::path(get, path = "/api/v1/documents/{id}/text", tag = "documents",
     params(("id" = String, Path)),
+    security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, body = DocumentTextResponse), (status = 404, body = crate::error::ErrorBody)))]
 async fn get_document_text(
     State(state): State<AppState>,
@@ -294,7 +304,10 @@ async fn get_document_text(
 /// content has that content as its original (`text/plain` or `application/json`).
 #[utoipa::path(get, path = "/api/v1/documents/{id}/download", tag = "documents",
     params(("id" = String, Path)),
-    responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>),
+    security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, description = "The original, in the media type of its document type",
+               content((Vec<u8> = "application/pdf"), (Object = "application/json"), (String = "text/csv"),
+                       (String = "text/plain"))),
               (status = 404, body = crate::error::ErrorBody)))]
 async fn download_document(
     State(state): State<AppState>,
@@ -334,6 +347,7 @@ async fn download_document(
 /// backend first: once answered, no chat or question run retrieves it.
 #[utoipa::path(delete, path = "/api/v1/documents/{id}", tag = "documents",
     params(("id" = String, Path)),
+    security(("bearer" = []), ("api_key" = [])),
     responses((status = 204), (status = 404, body = crate::error::ErrorBody),
               (status = 503, description = "a workspace's backend is unavailable; nothing was deleted, retry", body = crate::error::ErrorBody)))]
 async fn delete_document(

@@ -60,11 +60,31 @@ fn upload_links(id: &str) -> UploadLinks {
     }
 }
 
+/// The form of an upload (`multipart/form-data`); other fields are ignored.
+#[derive(ToSchema)]
+#[allow(dead_code)] // the form is read field by field (`documents::upload`)
+pub struct UploadForm {
+    /// The bundle: a ZIP, or one PDF, JSON or CSV file.
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+    /// The workspace to put the documents in.
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = "[^\\t-\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
+    workspace_id: String,
+    /// A JSON object kept with each document (at most 64 KiB).
+    #[schema(content_media_type = "application/json")]
+    metadata: Option<String>,
+}
+
 /// Uploads a ZIP bundle (or a single PDF, JSON or CSV file) into a workspace. The body is
 /// streamed to storage; processing runs as a job. Multipart fields: `file`,
 /// `workspace_id`, optional `metadata` (a JSON object).
 #[utoipa::path(post, path = "/api/v1/documents/upload", tag = "documents",
-    request_body(content_type = "multipart/form-data", description = "file, workspace_id, metadata"),
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    security(("bearer" = []), ("api_key" = [])),
     responses((status = 202, body = UploadAccepted),
               (status = 404, body = crate::error::ErrorBody, description = "unknown workspace"),
               (status = 413, body = crate::error::ErrorBody), (status = 415, body = crate::error::ErrorBody),
@@ -165,17 +185,21 @@ fn with_report(state: &AppState, row: &JobRow) -> UploadJobResponse {
 #[into_params(parameter_in = Query)]
 pub struct UploadJobFilters {
     /// `queued`, `running`, `succeeded`, `failed` or `cancelled`.
+    #[param(schema_with = crate::docs::contract::job_status_schema)]
     pub status: Option<String>,
     pub workspace_id: Option<String>,
     /// RFC 3339.
+    #[param(format = DateTime)]
     pub created_after: Option<String>,
     /// RFC 3339.
+    #[param(format = DateTime)]
     pub created_before: Option<String>,
 }
 
 /// Upload jobs of the organisation, newest first.
 #[utoipa::path(get, path = "/api/v1/documents/jobs", tag = "documents",
     params(ListParams, UploadJobFilters),
+    security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, body = Page<UploadJobResponse>)))]
 async fn list_upload_jobs(
     State(state): State<AppState>,
@@ -234,6 +258,7 @@ async fn find_upload_job(state: &AppState, principal: &Principal, id: &str) -> A
 /// An upload job: status, progress, estimated completion, and the per-entry report.
 #[utoipa::path(get, path = "/api/v1/documents/jobs/{id}", tag = "documents",
     params(("id" = String, Path)),
+    security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, body = UploadJobResponse), (status = 404, body = crate::error::ErrorBody)))]
 async fn get_upload_job(
     State(state): State<AppState>,
@@ -248,6 +273,7 @@ async fn get_upload_job(
 /// Cancels an upload job: it stops between entries; accepted documents stay.
 #[utoipa::path(delete, path = "/api/v1/documents/jobs/{id}", tag = "documents",
     params(("id" = String, Path)),
+    security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, body = UploadJobResponse), (status = 202, body = UploadJobResponse),
               (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 async fn cancel_upload_job(

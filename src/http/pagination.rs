@@ -7,6 +7,9 @@ use crate::error::ApiError;
 
 pub const DEFAULT_LIMIT: u32 = 50;
 pub const MAX_LIMIT: u32 = 200;
+/// The largest offset: the largest integer every JSON reader holds exactly (2^53 - 1),
+/// so the document's `maximum` says exactly what the server takes.
+pub const MAX_OFFSET: u64 = 9_007_199_254_740_991;
 
 #[derive(Debug, Clone, Copy, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -15,7 +18,7 @@ pub struct ListParams {
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     /// Items to skip (default 0).
-    #[param(minimum = 0)]
+    #[param(minimum = 0, maximum = 9007199254740991_i64)]
     pub offset: Option<u64>,
 }
 
@@ -36,8 +39,11 @@ impl ListParams {
             ));
         }
         let offset = self.offset.unwrap_or(0);
-        if offset > i64::MAX as u64 {
-            return Err(ApiError::invalid_field("offset", "is too large"));
+        if offset > MAX_OFFSET {
+            return Err(ApiError::invalid_field(
+                "offset",
+                format!("must be at most {MAX_OFFSET}"),
+            ));
         }
         Ok(Window { limit, offset })
     }

@@ -19,9 +19,10 @@ use axum::extract::{Path, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
 use quire_jobs::events::JobEvent;
-use serde_json::json;
+use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
+use utoipa::ToSchema;
 
 use crate::auth::{Principal, Role};
 use crate::error::{ApiError, ApiResult};
@@ -32,13 +33,57 @@ use crate::state::AppState;
 /// The longest a change can go unnoticed when the job runs in another process.
 pub const POLL_EVERY: Duration = Duration::from_millis(250);
 
-/// Live state and progress of a job until it finishes (Server-Sent Events: `state`,
-/// `progress`).
+/// One event of the stream: its `event:` line names the kind, its `data:` line holds
+/// the JSON that goes with it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobStreamEvent {
+    pub event: JobStreamKind,
+    pub data: JobStreamData,
+}
+
+/// `state`: the whole job, first at once and then on every status change; `progress`:
+/// progress changed; `error`: the job was deleted meanwhile (the stream ends).
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum JobStreamKind {
+    State,
+    Progress,
+    Error,
+}
+
+/// An event's data: the job (`state`), its progress (`progress`) or the error (`error`).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum JobStreamData {
+    State(Box<JobResponse>),
+    Progress(JobProgress),
+    Error(JobStreamError),
+}
+
+/// The data of a `progress` event.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobProgress {
+    /// Percent done, 0 to 100.
+    pub progress: f64,
+    pub progress_message: Option<String>,
+    /// When the job will probably finish (RFC 3339); `null` until it can be estimated.
+    pub estimated_completion: Option<String>,
+}
+
+/// The data of an `error` event.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobStreamError {
+    /// Always `not_found`.
+    pub error: String,
+}
+
+/// Live state and progress of a job until it finishes (Server-Sent Events: state,
+/// progress).
 #[utoipa::path(get, path = "/api/v1/jobs/{id}/events", tag = "jobs",
     params(("id" = String, Path, description = "Job id")),
     security(("bearer" = []), ("api_key" = [])),
-    responses((status = 200, content_type = "text/event-stream", body = String,
-               description = "`event: state` (data: the job) and `event: progress` (data: progress, progress_message, estimated_completion); ends after the terminal state"),
+    responses((status = 200, content_type = "text/event-stream", body = JobStreamEvent,
+               description = "A stream of events, each an `event:` line (state, progress or error) and a `data:` line of JSON; it ends after the state event of a finished job."),
               (status = 404, body = crate::error::ErrorBody)))]
 pub async fn job_events(
     State(state): State<AppState>,
@@ -66,11 +111,11 @@ fn progress_event(row: &JobRow, default_max_attempts: u32) -> Event {
     let body = JobResponse::from_row(row, default_max_attempts);
     Event::default()
         .event("progress")
-        .json_data(json!({
-            "progress": body.progress,
-            "progress_message": body.progress_message,
-            "estimated_completion": body.estimated_completion,
-        }))
+        .json_data(JobProgress {
+            progress: body.progress,
+            progress_message: body.progress_message,
+            estimated_completion: body.estimated_completion,
+        })
         .unwrap_or_else(|_| Event::default().event("progress").data("{}"))
 }
 
@@ -97,7 +142,10 @@ async fn follow(
             JobEvent::Progress(row) => progress_event(&row, default_attempts),
             JobEvent::NotFound => Event::default()
                 .event("error")
-                .data(r#"{"error":"not_found"}"#),
+                .json_data(JobStreamError {
+                    error: "not_found".into(),
+                })
+                .unwrap_or_else(|_| Event::default().event("error").data("{}")),
         };
         // The feed ends when this receiver is dropped.
         if tx.send(Ok(sse)).await.is_err() {

@@ -40,11 +40,14 @@ pub struct JobFilters {
     #[param(rename = "type")]
     pub job_type: Option<String>,
     /// Only jobs in this state: queued, running, succeeded, failed or cancelled.
+    #[param(schema_with = crate::docs::contract::job_status_schema)]
     pub status: Option<String>,
     pub workspace_id: Option<String>,
     /// Only jobs created before this time (RFC 3339).
+    #[param(format = DateTime)]
     pub created_before: Option<String>,
     /// Only jobs created after this time (RFC 3339).
+    #[param(format = DateTime)]
     pub created_after: Option<String>,
 }
 
@@ -236,7 +239,8 @@ async fn cleanup_jobs(
     let request: CleanupRequest = if body.iter().all(u8::is_ascii_whitespace) {
         CleanupRequest::default()
     } else {
-        parse_json_body(&body)?
+        // `null` is what the document's optional body allows too.
+        parse_json_body::<Option<CleanupRequest>>(&body)?.unwrap_or_default()
     };
     let days = request
         .older_than_days

@@ -44,6 +44,7 @@ impl From<OrganisationRow> for OrganisationResponse {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateOrganisationRequest {
+    #[schema(value_type = crate::text::ShortName)]
     name: String,
 }
 

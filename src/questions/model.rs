@@ -45,7 +45,7 @@ pub struct QuestionFile {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QuestionSetRequest {
-    /// 1 to 255 characters.
+    #[schema(value_type = crate::text::Name)]
     pub name: String,
     pub description: Option<String>,
     /// Inline questions: `{id?, text, expected_fragments?, assertions?, doc_types?, llm_config?}`.
@@ -169,14 +169,17 @@ pub struct ExecuteRequest {
     pub questions: Option<Vec<Question>>,
     pub question_set: Option<QuestionFile>,
     /// Questions in flight at once for this run, 1 to 50 (default 4).
+    #[schema(minimum = 1, maximum = 50)]
     pub concurrency: Option<u32>,
     pub thread_strategy: Option<ThreadStrategy>,
     /// LLM settings for this run, over the workspace's (a question's own go over these).
     pub llm_config: Option<LlmOverride>,
     /// Pass mark for `confidence_score`, 0 to 1 (default 0.8).
+    #[schema(minimum = 0, maximum = 1)]
     pub threshold: Option<f64>,
     /// Times each question is asked, 1 to 10 (default 1); a question passes when every
     /// repeat passes (pass^N).
+    #[schema(minimum = 1, maximum = 10)]
     pub repeats: Option<u32>,
     /// Leave the run's threads open on the backend (default: closed at the end).
     #[serde(default)]

@@ -44,6 +44,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// message and `details` name the line.
 #[utoipa::path(post, path = "/api/v1/question-sets", tag = "questions",
     request_body = QuestionSetRequest,
+    security(("bearer" = []), ("api_key" = [])),
     responses((status = 201, body = QuestionSetResponse),
               (status = 400, body = crate::error::ErrorBody, description = "the file could not be read; details: line, column, path, format"),
               (status = 422, body = crate::error::ErrorBody)))]
@@ -72,6 +73,7 @@ async fn create_question_set(
 /// Question sets of the organisation, newest first.
 #[utoipa::path(get, path = "/api/v1/question-sets", tag = "questions",
     params(ListParams),
+    security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, body = Page<QuestionSetResponse>)))]
 async fn list_question_sets(
     State(state): State<AppState>,
@@ -97,6 +99,7 @@ async fn find_set(state: &AppState, principal: &Principal, id: &str) -> ApiResul
 /// One question set with its questions.
 #[utoipa::path(get, path = "/api/v1/question-sets/{id}", tag = "questions",
     params(("id" = String, Path)),
+    security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, body = QuestionSetResponse), (status = 404, body = crate::error::ErrorBody)))]
 async fn get_question_set(
     State(state): State<AppState>,
@@ -113,6 +116,7 @@ async fn get_question_set(
 /// questions they were started with.
 #[utoipa::path(put, path = "/api/v1/question-sets/{id}", tag = "questions",
     params(("id" = String, Path)), request_body = QuestionSetRequest,
+    security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, body = QuestionSetResponse), (status = 400, body = crate::error::ErrorBody),
               (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 async fn replace_question_set(
@@ -138,6 +142,7 @@ async fn replace_question_set(
 /// Deletes a question set; runs made from it keep their questions.
 #[utoipa::path(delete, path = "/api/v1/question-sets/{id}", tag = "questions",
     params(("id" = String, Path)),
+    security(("bearer" = []), ("api_key" = [])),
     responses((status = 204, description = "deleted"), (status = 404, body = crate::error::ErrorBody)))]
 async fn delete_question_set(
     State(state): State<AppState>,
@@ -157,6 +162,7 @@ async fn delete_question_set(
 /// `links.status`; results page through `links.results`.
 #[utoipa::path(post, path = "/api/v1/questions/execute", tag = "questions",
     request_body = ExecuteRequest,
+    security(("bearer" = []), ("api_key" = [])),
     responses((status = 202, body = ExecuteAccepted), (status = 400, body = crate::error::ErrorBody),
               (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 async fn execute_questions(
@@ -173,6 +179,7 @@ async fn execute_questions(
 /// rate, and (once finished) its flips against the workspace's baseline.
 #[utoipa::path(get, path = "/api/v1/questions/jobs/{id}", tag = "questions",
     params(("id" = String, Path, description = "The run's job id")),
+    security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, body = RunResponse), (status = 404, body = crate::error::ErrorBody)))]
 async fn get_question_run(
     State(state): State<AppState>,
@@ -207,6 +214,7 @@ pub struct ResultsQuery {
 /// A run's results in question order; `?format=csv|xlsx` downloads them all.
 #[utoipa::path(get, path = "/api/v1/questions/jobs/{id}/results", tag = "questions",
     params(("id" = String, Path), ListParams, ResultsQuery),
+    security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, body = Page<ResultResponse>, description = "JSON page, or a text/csv or xlsx attachment"),
               (status = 404, body = crate::error::ErrorBody)))]
 async fn get_question_results(
@@ -262,6 +270,7 @@ async fn get_question_results(
 /// fail→pass, confidence change, answer changed; and totals.
 #[utoipa::path(get, path = "/api/v1/questions/jobs/{a}/compare/{b}", tag = "questions",
     params(("a" = String, Path, description = "The earlier run"), ("b" = String, Path, description = "The later run")),
+    security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, body = Object, description = "quire-evals Comparison: per_question and totals"),
               (status = 404, body = crate::error::ErrorBody)))]
 async fn compare_question_runs(
@@ -279,6 +288,7 @@ async fn compare_question_runs(
 /// flips against it.
 #[utoipa::path(post, path = "/api/v1/workspaces/{id}/baseline", tag = "questions",
     params(("id" = String, Path, description = "Workspace id")), request_body = SetBaselineRequest,
+    security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, body = WorkspaceResponse), (status = 404, body = crate::error::ErrorBody),
               (status = 409, body = crate::error::ErrorBody, description = "the run is not a finished run of this workspace")))]
 async fn set_workspace_baseline(

@@ -11,7 +11,7 @@ use crate::auth::Principal;
 use crate::state::AppState;
 
 /// Routes a load balancer, a scraper or a browser reading the docs calls freely.
-fn is_exempt(path: &str) -> bool {
+pub fn is_exempt(path: &str) -> bool {
     matches!(
         path,
         "/api/v1/health" | "/api/v1/health/detailed" | "/api/v1/metrics" | "/openapi.json"

@@ -29,7 +29,7 @@ use serde_json::Value;
 use crate::config::Settings;
 use crate::error::ApiError;
 
-pub use middleware::{ClientIp, client_ip, is_limited, rate_limit_around};
+pub use middleware::{ClientIp, client_ip, is_exempt, is_limited, rate_limit_around};
 
 /// The outcome of counting one request against a budget.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

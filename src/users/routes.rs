@@ -57,11 +57,13 @@ impl From<UserRow> for UserResponse {
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
     /// Unique across the installation, compared case-insensitively.
+    #[schema(format = Email, max_length = 254)]
     email: String,
     /// Defaults to the part of the email before `@`.
+    #[schema(value_type = Option<crate::text::ShortName>)]
     display_name: Option<String>,
     /// Optional: without one the user cannot log in with a password.
-    #[schema(format = Password)]
+    #[schema(format = Password, min_length = 8, max_length = 256)]
     password: Option<String>,
     role: Role,
 }
@@ -69,12 +71,13 @@ pub struct CreateUserRequest {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUserRequest {
+    #[schema(value_type = Option<crate::text::ShortName>)]
     display_name: Option<String>,
     role: Option<Role>,
     /// `false` deactivates: the user's tokens and API keys stop working at once.
     is_active: Option<bool>,
     /// Sets a new password.
-    #[schema(format = Password)]
+    #[schema(format = Password, min_length = 8, max_length = 256)]
     password: Option<String>,
 }
 

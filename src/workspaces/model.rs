@@ -52,7 +52,8 @@ impl ChatMode {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateWorkspaceRequest {
-    /// 1 to 255 characters, unique in the organisation.
+    /// Unique in the organisation.
+    #[schema(value_type = crate::text::Name)]
     pub name: String,
     pub description: Option<String>,
     /// `embedded` (default) or `anythingllm`.
@@ -60,10 +61,13 @@ pub struct CreateWorkspaceRequest {
     pub llm_config: Option<LlmOverride>,
     pub system_prompt: Option<String>,
     /// A built-in prompt: `procurement`.
+    #[schema(schema_with = prompt_preset_schema)]
     pub prompt_preset: Option<String>,
     /// Passages used per answer, 1 to 50 (default 4).
+    #[schema(minimum = 1, maximum = 50)]
     pub top_n: Option<u32>,
     /// 0 to 1 (default 0.25).
+    #[schema(minimum = 0, maximum = 1)]
     pub similarity_threshold: Option<f64>,
     pub chat_mode: Option<ChatMode>,
     /// Return the existing workspace of this name (200) instead of failing with 409.
@@ -75,14 +79,23 @@ pub struct CreateWorkspaceRequest {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateWorkspaceRequest {
+    #[schema(value_type = Option<crate::text::Name>)]
     pub name: Option<String>,
     pub description: Option<String>,
     pub llm_config: Option<LlmOverride>,
     pub system_prompt: Option<String>,
+    #[schema(schema_with = prompt_preset_schema)]
     pub prompt_preset: Option<String>,
+    #[schema(minimum = 1, maximum = 50)]
     pub top_n: Option<u32>,
+    #[schema(minimum = 0, maximum = 1)]
     pub similarity_threshold: Option<f64>,
     pub chat_mode: Option<ChatMode>,
+}
+
+/// A built-in prompt.
+fn prompt_preset_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    crate::docs::contract::one_of(prompts::PRESETS.iter().copied())
 }
 
 pub fn validate_name(name: &str) -> Result<String, ApiError> {
@@ -184,7 +197,11 @@ impl WorkspaceResponse {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChatRequest {
-    /// The question or message.
+    /// The question or message: not only white space.
+    #[schema(
+        min_length = 1,
+        pattern = "^[^\\x00]*[^\\x00\\t-\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\x00]*$"
+    )]
     pub message: String,
     /// Continue this thread (from an earlier answer's `thread_id`); omitted: a one-off question.
     pub thread_id: Option<String>,
@@ -196,6 +213,7 @@ pub struct ChatRequest {
     pub document_ids: Vec<String>,
     /// Answer only from documents of these types (`pdf`, `json`, `csv`).
     #[serde(default)]
+    #[schema(schema_with = crate::docs::contract::doc_types_schema)]
     pub doc_types: Vec<String>,
     pub llm_config: Option<LlmOverride>,
 }

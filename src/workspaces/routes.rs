@@ -40,6 +40,7 @@ pub struct WorkspaceListQuery {
 /// Creates a workspace, or with `reuse_existing` returns the one of that name (200).
 #[utoipa::path(post, path = "/api/v1/workspaces", tag = "workspaces",
     request_body = CreateWorkspaceRequest,
+    security(("bearer" = []), ("api_key" = [])),
     responses((status = 201, body = WorkspaceResponse), (status = 200, body = WorkspaceResponse),
               (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 async fn create_workspace(
@@ -62,6 +63,7 @@ async fn create_workspace(
 /// Workspaces of the organisation, newest first.
 #[utoipa::path(get, path = "/api/v1/workspaces", tag = "workspaces",
     params(ListParams, WorkspaceListQuery),
+    security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, body = Page<WorkspaceResponse>)))]
 async fn list_workspaces(
     State(state): State<AppState>,
@@ -90,6 +92,7 @@ async fn list_workspaces(
 /// One workspace with its document count and status.
 #[utoipa::path(get, path = "/api/v1/workspaces/{id}", tag = "workspaces",
     params(("id" = String, Path)),
+    security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, body = WorkspaceResponse), (status = 404, body = crate::error::ErrorBody)))]
 async fn get_workspace(
     State(state): State<AppState>,
@@ -106,6 +109,7 @@ async fn get_workspace(
 /// Changes the fields given, here and on the backend.
 #[utoipa::path(put, path = "/api/v1/workspaces/{id}", tag = "workspaces",
     params(("id" = String, Path)), request_body = UpdateWorkspaceRequest,
+    security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, body = WorkspaceResponse), (status = 404, body = crate::error::ErrorBody),
               (status = 409, description = "another workspace has that name, or one differing only in case or punctuation", body = crate::error::ErrorBody),
               (status = 422, body = crate::error::ErrorBody)))]
@@ -134,6 +138,7 @@ pub struct DeleteWorkspaceQuery {
 /// jobs run, unless `force=true`.
 #[utoipa::path(delete, path = "/api/v1/workspaces/{id}", tag = "workspaces",
     params(("id" = String, Path), DeleteWorkspaceQuery),
+    security(("bearer" = []), ("api_key" = [])),
     responses((status = 204), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 async fn delete_workspace(
     State(state): State<AppState>,
@@ -149,6 +154,7 @@ async fn delete_workspace(
 /// Starts a job that hands documents not yet embedded to the backend.
 #[utoipa::path(post, path = "/api/v1/workspaces/{id}/embed", tag = "workspaces",
     params(("id" = String, Path)),
+    security(("bearer" = []), ("api_key" = [])),
     responses((status = 202, body = JobResponse), (status = 404, body = crate::error::ErrorBody)))]
 async fn embed_workspace(
     State(state): State<AppState>,
@@ -165,6 +171,7 @@ async fn embed_workspace(
 /// restricted to some documents or document types.
 #[utoipa::path(post, path = "/api/v1/workspaces/{id}/chat", tag = "workspaces",
     params(("id" = String, Path)), request_body = ChatRequest,
+    security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, body = ChatResponse), (status = 404, body = crate::error::ErrorBody),
               (status = 503, body = crate::error::ErrorBody)))]
 async fn chat_in_workspace(

@@ -22,6 +22,7 @@ mod jobs_dedup;
 mod jobs_processes;
 mod jobs_queue;
 mod migrations;
+mod openapi;
 mod principal_cache;
 mod question_sets;
 mod questions;
