@@ -10,6 +10,7 @@ mod api_keys;
 mod auth;
 mod cli;
 mod cli_client;
+mod deploy;
 mod documents;
 mod documents_sources;
 mod errors;
