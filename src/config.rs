@@ -638,14 +638,23 @@ impl Settings {
             if is_explicit(variable) {
                 continue;
             }
-            let bad = |e: String| ConfigError::new("ENVIRONMENT", format!("preset {variable}: {e}"));
+            let bad =
+                |e: String| ConfigError::new("ENVIRONMENT", format!("preset {variable}: {e}"));
             match variable {
-                "JWT_EXPIRE_MINUTES" => self.jwt_expire_minutes = positive_u32(value).map_err(bad)?,
-                "RATE_LIMIT_REQUESTS" => self.rate_limit_requests = positive_u32(value).map_err(bad)?,
+                "JWT_EXPIRE_MINUTES" => {
+                    self.jwt_expire_minutes = positive_u32(value).map_err(bad)?
+                }
+                "RATE_LIMIT_REQUESTS" => {
+                    self.rate_limit_requests = positive_u32(value).map_err(bad)?
+                }
                 "RATE_LIMIT_WINDOW" => self.rate_limit_window = positive_u32(value).map_err(bad)?,
                 "LOG_FORMAT" => self.log_format = LogFormat::from_str(value, true).map_err(bad)?,
                 "LOG_LEVEL" => self.log_level = log_level(value).map_err(bad)?,
-                "HOST" => self.host = value.parse().map_err(|e: std::net::AddrParseError| bad(e.to_string()))?,
+                "HOST" => {
+                    self.host = value
+                        .parse()
+                        .map_err(|e: std::net::AddrParseError| bad(e.to_string()))?
+                }
                 _ => return Err(bad("has no field".into())),
             }
         }

@@ -86,7 +86,10 @@ mod tests {
     #[test]
     fn hmac_matches_rfc_4231_test_case_2() {
         assert_eq!(
-            hex::encode(hmac_sha256(b"Jefe", &[b"what do ya want ", b"for nothing?"])),
+            hex::encode(hmac_sha256(
+                b"Jefe",
+                &[b"what do ya want ", b"for nothing?"]
+            )),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
         // A key longer than the block is hashed first (RFC 4231 test case 6).
@@ -109,7 +112,11 @@ mod tests {
             verify(&key, "org", "doc", 1_000, &sig, 1_001),
             Err(LinkError::Expired)
         );
-        for (org, doc, expires) in [("org2", "doc", 1_000), ("org", "doc2", 1_000), ("org", "doc", 1_001)] {
+        for (org, doc, expires) in [
+            ("org2", "doc", 1_000),
+            ("org", "doc2", 1_000),
+            ("org", "doc", 1_001),
+        ] {
             assert_eq!(
                 verify(&key, org, doc, expires, &sig, 0),
                 Err(LinkError::BadSignature)

@@ -86,7 +86,8 @@ async fn document_url(
         Some(url) => (url, "s3_presigned"),
         None => {
             let expires = expires_ms / 1000;
-            let signature = signed_url::sign(&state.secret_key, &principal.org_id, &row.id, expires);
+            let signature =
+                signed_url::sign(&state.secret_key, &principal.org_id, &row.id, expires);
             (
                 format!(
                     "/api/v1/documents/{}/signed?org={}&expires={expires}&signature={signature}",

@@ -56,7 +56,7 @@ pub fn declare(openapi: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::header::HeaderBuilder;
     use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
     use utoipa::openapi::schema::{ObjectBuilder, Type};
-    use utoipa::openapi::{Required, RefOr};
+    use utoipa::openapi::{RefOr, Required};
 
     let request_schema = ObjectBuilder::new()
         .schema_type(Type::String)

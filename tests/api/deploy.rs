@@ -37,9 +37,7 @@ fn read(path: &Path) -> String {
 fn yaml_documents(path: &Path) -> Vec<Value> {
     let text = read(path);
     serde_yaml_ng::Deserializer::from_str(&text)
-        .map(|doc| {
-            Value::deserialize(doc).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        })
+        .map(|doc| Value::deserialize(doc).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
         .filter(|v| !v.is_null())
         .collect()
 }
@@ -72,7 +70,10 @@ fn settings() -> Settings {
         .filter_map(|line| line.strip_prefix("| `"))
         .filter_map(|rest| rest.split_once('`').map(|(name, _)| name.to_owned()))
         .collect();
-    assert!(all.contains("DATABASE_URL") && all.contains("PORT"), "{table}");
+    assert!(
+        all.contains("DATABASE_URL") && all.contains("PORT"),
+        "{table}"
+    );
     let secret = quire::cli::Cli::command()
         .get_arguments()
         .filter(|arg| arg.is_hide_env_values_set())
@@ -163,7 +164,10 @@ fn the_compose_file_sets_only_real_settings_pinned_images_and_no_literal_secrets
             .as_str()
             .unwrap_or_else(|| panic!("service {name} names no image"));
         assert_pinned(image, &format!("compose service {name}"));
-        let env = service["environment"].as_object().cloned().unwrap_or_default();
+        let env = service["environment"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
         for (key, value) in &env {
             let value = value.as_str().unwrap_or_default();
             if looks_secret(key) || settings.secret.contains(key) {
@@ -171,7 +175,10 @@ fn the_compose_file_sets_only_real_settings_pinned_images_and_no_literal_secrets
             }
         }
         if image.starts_with("quire:") {
-            assert_eq!(image, quire_image, "{name}: Quire's image is the package version");
+            assert_eq!(
+                image, quire_image,
+                "{name}: Quire's image is the package version"
+            );
             for key in env.keys() {
                 assert!(
                     settings.all.contains(key),
@@ -195,7 +202,11 @@ fn the_compose_file_sets_only_real_settings_pinned_images_and_no_literal_secrets
         }
     }
 
-    let command = |name: &str| quire_services[name]["command"][0].as_str().map(str::to_owned);
+    let command = |name: &str| {
+        quire_services[name]["command"][0]
+            .as_str()
+            .map(str::to_owned)
+    };
     assert_eq!(command("quire").as_deref(), Some("serve"));
     assert_eq!(command("quire-worker").as_deref(), Some("worker"));
     assert_eq!(command("migrate").as_deref(), Some("migrate"));
@@ -209,9 +220,15 @@ fn the_compose_file_sets_only_real_settings_pinned_images_and_no_literal_secrets
     }
     let health = quire_services["quire"]["healthcheck"]["test"].to_string();
     let paths = url_paths(&health);
-    assert!(!paths.is_empty(), "quire's healthcheck calls no URL: {health}");
+    assert!(
+        !paths.is_empty(),
+        "quire's healthcheck calls no URL: {health}"
+    );
     for path in paths {
-        assert!(routes.contains(&path), "quire's healthcheck calls {path}, no route");
+        assert!(
+            routes.contains(&path),
+            "quire's healthcheck calls {path}, no route"
+        );
     }
     for backing in ["postgres", "redis", "minio", "mailpit"] {
         assert!(
@@ -270,7 +287,10 @@ fn check_containers(
         }
         for probe in ["startupProbe", "livenessProbe", "readinessProbe"] {
             if let Some(path) = container[probe]["httpGet"]["path"].as_str() {
-                assert!(routes.contains(path), "{place} {probe} calls {path}, no route");
+                assert!(
+                    routes.contains(path),
+                    "{place} {probe} calls {path}, no route"
+                );
             }
         }
         if !full {
@@ -300,7 +320,10 @@ fn check_containers(
             .flatten()
             .find(|v| v["name"] == tmp["name"])
             .unwrap_or_else(|| panic!("{place}: /tmp volume missing"));
-        assert!(volume["emptyDir"].is_object(), "{place}: /tmp is not an emptyDir");
+        assert!(
+            volume["emptyDir"].is_object(),
+            "{place}: /tmp is not an emptyDir"
+        );
     }
     if full {
         assert_eq!(pod["securityContext"]["runAsNonRoot"], true, "{place}");
@@ -357,7 +380,12 @@ fn the_kubernetes_manifests_set_only_real_settings_probe_real_routes_and_hold_no
                     );
                 }
                 "ConfigMap" => {
-                    for key in doc["data"].as_object().into_iter().flatten().map(|(k, _)| k) {
+                    for key in doc["data"]
+                        .as_object()
+                        .into_iter()
+                        .flatten()
+                        .map(|(k, _)| k)
+                    {
                         assert!(settings.all.contains(key), "{place}: {key} is no setting");
                         assert!(!settings.secret.contains(key), "{place}: secret {key}");
                     }
@@ -460,7 +488,11 @@ fn the_dockerfile_pins_its_images_runs_as_a_user_and_checks_a_real_route() {
             let image = image
                 .strip_prefix("${")
                 .and_then(|a| a.strip_suffix('}'))
-                .map(|arg| *args.get(arg).unwrap_or_else(|| panic!("ARG {arg} has no default")))
+                .map(|arg| {
+                    *args
+                        .get(arg)
+                        .unwrap_or_else(|| panic!("ARG {arg} has no default"))
+                })
                 .unwrap_or(image);
             if !stages.contains(image) {
                 assert_pinned(image, "Dockerfile FROM");
@@ -489,7 +521,10 @@ fn the_dockerfile_pins_its_images_runs_as_a_user_and_checks_a_real_route() {
         .filter_map(|pair| pair.split_once('='))
         .collect();
     for key in env.keys() {
-        assert!(settings.all.contains(*key), "Dockerfile ENV {key} is no setting");
+        assert!(
+            settings.all.contains(*key),
+            "Dockerfile ENV {key} is no setting"
+        );
     }
     assert_eq!(env.get("HOST"), Some(&"0.0.0.0"));
     assert_eq!(instruction("EXPOSE"), [*env.get("PORT").unwrap_or(&"8000")]);
@@ -576,7 +611,11 @@ fn selectors(expr: &str) -> Vec<String> {
 #[test]
 fn alerts_and_the_dashboard_name_only_metrics_quire_records() {
     let exported = exported_metrics();
-    for needed in ["api_requests_total", "job_queue_depth", "anythingllm_requests_total"] {
+    for needed in [
+        "api_requests_total",
+        "job_queue_depth",
+        "anythingllm_requests_total",
+    ] {
         assert!(exported.contains(needed), "{exported:?}");
     }
     let mut expressions = Vec::new();
@@ -589,9 +628,10 @@ fn alerts_and_the_dashboard_name_only_metrics_quire_records() {
             ));
         }
     }
-    let dashboard: Value =
-        serde_json::from_str(&read(&root().join("deploy/monitoring/grafana-dashboard.json")))
-            .unwrap();
+    let dashboard: Value = serde_json::from_str(&read(
+        &root().join("deploy/monitoring/grafana-dashboard.json"),
+    ))
+    .unwrap();
     for panel in dashboard["panels"].as_array().unwrap() {
         for target in panel["targets"].as_array().unwrap() {
             expressions.push((
@@ -610,7 +650,11 @@ fn alerts_and_the_dashboard_name_only_metrics_quire_records() {
                 exported.contains(&name),
                 "{place} uses {name}, which Quire does not record"
             );
-            used.insert(name.trim_end_matches("_bucket").trim_end_matches("_count").to_owned());
+            used.insert(
+                name.trim_end_matches("_bucket")
+                    .trim_end_matches("_count")
+                    .to_owned(),
+            );
         }
     }
     for family in [
@@ -622,14 +666,20 @@ fn alerts_and_the_dashboard_name_only_metrics_quire_records() {
         "anythingllm_requests_total",
         "questions_asked_total",
     ] {
-        assert!(used.contains(family), "the dashboard and alerts never show {family}");
+        assert!(
+            used.contains(family),
+            "the dashboard and alerts never show {family}"
+        );
     }
 }
 
 #[test]
 fn the_runtime_stage_script_is_run_by_ci() {
     let ci = read(&root().join(".ci/run"));
-    assert!(ci.contains("deploy/runtime-stage.sh"), ".ci/run does not run it");
+    assert!(
+        ci.contains("deploy/runtime-stage.sh"),
+        ".ci/run does not run it"
+    );
 }
 
 fn quire() -> std::process::Command {
@@ -728,13 +778,22 @@ fn the_production_preset_fills_unset_settings_and_an_explicit_variable_beats_it(
     };
     let preset = values(production);
     assert_eq!(preset["JWT_EXPIRE_MINUTES"], "15  # ENVIRONMENT=production");
-    assert_eq!(preset["RATE_LIMIT_REQUESTS"], "1000  # ENVIRONMENT=production");
-    assert_eq!(preset["RATE_LIMIT_WINDOW"], "3600  # ENVIRONMENT=production");
+    assert_eq!(
+        preset["RATE_LIMIT_REQUESTS"],
+        "1000  # ENVIRONMENT=production"
+    );
+    assert_eq!(
+        preset["RATE_LIMIT_WINDOW"],
+        "3600  # ENVIRONMENT=production"
+    );
     assert_eq!(preset["LOG_FORMAT"], "json  # ENVIRONMENT=production");
     assert_eq!(preset["LOG_LEVEL"], "info  # ENVIRONMENT=production");
     assert_eq!(preset["HOST"], "127.0.0.1  # ENVIRONMENT=production");
     assert_eq!(preset["SECRET_KEY"], "(set)  # environment");
-    assert!(!preset.values().any(|v| v.contains(KEY)), "a secret was printed");
+    assert!(
+        !preset.values().any(|v| v.contains(KEY)),
+        "a secret was printed"
+    );
 
     let explicit = values(|cmd| {
         production(cmd);
@@ -784,7 +843,11 @@ async fn an_unsupported_api_version_is_400_listing_v1_and_every_answer_names_v1(
         let response = me(Some(refused)).await.unwrap();
         assert_eq!(response.headers()["api-version"], "v1");
         let body = assert_error_envelope(response, 400, "unsupported_api_version").await;
-        assert_eq!(body["details"]["supported"], serde_json::json!(["v1"]), "{body}");
+        assert_eq!(
+            body["details"]["supported"],
+            serde_json::json!(["v1"]),
+            "{body}"
+        );
         assert_eq!(body["details"]["requested"], refused, "{body}");
     }
     // Refused before any route runs: an unknown route, too, is a 400 for a bad version.
@@ -808,7 +871,9 @@ async fn the_openapi_document_declares_the_api_version_header(app: TestApp) {
     let paths = doc["paths"].as_object().unwrap();
     assert!(paths.len() > 10);
     for (path, item) in paths {
-        let methods = ["get", "put", "post", "delete", "patch", "head", "options", "trace"];
+        let methods = [
+            "get", "put", "post", "delete", "patch", "head", "options", "trace",
+        ];
         for (method, operation) in item
             .as_object()
             .unwrap()
@@ -870,7 +935,12 @@ async fn document_with_original(app: &TestApp, org: &crate::helpers::TestOrg) ->
     (id, original.bytes().await.unwrap().to_vec())
 }
 
-async fn link(app: &TestApp, org: &crate::helpers::TestOrg, id: &str, query: &str) -> reqwest::Response {
+async fn link(
+    app: &TestApp,
+    org: &crate::helpers::TestOrg,
+    id: &str,
+    query: &str,
+) -> reqwest::Response {
     app.authed(
         reqwest::Method::GET,
         &format!("/api/v1/documents/{id}/url{query}"),
@@ -899,7 +969,11 @@ async fn a_local_signed_link_downloads_until_it_expires_and_not_once_altered(app
     // One character changed anywhere that is signed: 403.
     let signature_at = url.find("signature=").unwrap() + "signature=".len();
     let mut altered = url.clone().into_bytes();
-    altered[signature_at] = if altered[signature_at] == b'0' { b'1' } else { b'0' };
+    altered[signature_at] = if altered[signature_at] == b'0' {
+        b'1'
+    } else {
+        b'0'
+    };
     let altered = String::from_utf8(altered).unwrap();
     assert_error_envelope(app.get(&altered).await, 403, "forbidden").await;
     let later = url.replace("&expires=", "&expires=9");
@@ -910,16 +984,21 @@ async fn a_local_signed_link_downloads_until_it_expires_and_not_once_altered(app
 
     // A correctly signed link whose time has passed: 403 as well.
     let past = now_secs() - 1;
-    let signature = quire::documents::signed_url::sign(&app.state.secret_key, &org.org_id, &id, past);
+    let signature =
+        quire::documents::signed_url::sign(&app.state.secret_key, &org.org_id, &id, past);
     let expired = format!(
         "/api/v1/documents/{id}/signed?org={}&expires={past}&signature={signature}",
         org.org_id
     );
     let body = assert_error_envelope(app.get(&expired).await, 403, "forbidden").await;
-    assert!(body["message"].as_str().unwrap().contains("expired"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("expired"),
+        "{body}"
+    );
     // ... and the same signature for a time still ahead works, so only time refused it.
     let ahead = now_secs() + 30;
-    let signature = quire::documents::signed_url::sign(&app.state.secret_key, &org.org_id, &id, ahead);
+    let signature =
+        quire::documents::signed_url::sign(&app.state.secret_key, &org.org_id, &id, ahead);
     let fresh = format!(
         "/api/v1/documents/{id}/signed?org={}&expires={ahead}&signature={signature}",
         org.org_id
@@ -939,10 +1018,17 @@ async fn link_lifetimes_outside_one_second_to_seven_days_are_422(app: TestApp) {
         .await;
         assert_eq!(body["details"]["field"], "expires_in", "{bad}: {body}");
     }
-    for (query, expected) in [("?expires_in=1", 1), ("?expires_in=604800", 604800), ("", 3600)] {
+    for (query, expected) in [
+        ("?expires_in=1", 1),
+        ("?expires_in=604800", 604800),
+        ("", 3600),
+    ] {
         let response = link(&app, &org, &id, query).await;
         assert_eq!(response.status(), 200, "{query}");
-        assert_eq!(response.json::<Value>().await.unwrap()["expires_in"], expected);
+        assert_eq!(
+            response.json::<Value>().await.unwrap()["expires_in"],
+            expected
+        );
     }
 }
 
@@ -955,11 +1041,18 @@ async fn a_presigned_s3_link_downloads_the_original_from_the_store() {
     let app = TestApp::spawn_with(Backend::Sqlite, &refs).await.unwrap();
     let org = app.create_org("presigned").await;
     let (id, original) = document_with_original(&app, &org).await;
-    let body: Value = link(&app, &org, &id, "?expires_in=120").await.json().await.unwrap();
+    let body: Value = link(&app, &org, &id, "?expires_in=120")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(body["kind"], "s3_presigned", "{body}");
     let url = body["url"].as_str().unwrap();
     let endpoint = std::env::var("QUIRE_TEST_S3_ENDPOINT").unwrap();
-    assert!(url.starts_with(&endpoint), "{url} is not on the store {endpoint}");
+    assert!(
+        url.starts_with(&endpoint),
+        "{url} is not on the store {endpoint}"
+    );
     assert!(url.contains("X-Amz-Signature="), "{url}");
     // Straight from the store, with no credentials but the URL's.
     let download = reqwest::get(url).await.unwrap();
