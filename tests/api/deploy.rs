@@ -185,6 +185,28 @@ fn the_compose_file_sets_only_real_settings_pinned_images_and_no_literal_secrets
                     "compose service {name} sets {key}, which is no Quire setting"
                 );
             }
+            // Optional env files are not in git; their examples are, and say what they set.
+            for file in service["env_file"].as_array().into_iter().flatten() {
+                let path = file["path"].as_str().or(file.as_str()).unwrap_or_default();
+                let example = root().join("deploy").join(format!("{path}.example"));
+                for line in read(&example).lines() {
+                    let Some((key, value)) =
+                        line.split_once('=').filter(|_| !line.starts_with('#'))
+                    else {
+                        continue;
+                    };
+                    assert!(
+                        settings.all.contains(key),
+                        "{} sets {key}, which is no Quire setting",
+                        example.display()
+                    );
+                    assert!(
+                        !settings.secret.contains(key) || value.is_empty(),
+                        "{} holds a literal {key}",
+                        example.display()
+                    );
+                }
+            }
             quire_services.insert(name.clone(), service.clone());
         }
         for (dependency, condition) in service["depends_on"].as_object().into_iter().flatten() {
