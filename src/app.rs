@@ -146,6 +146,7 @@ pub fn build_router(state: AppState) -> anyhow::Result<HttpService> {
     let (api, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(api_routes())
         .split_for_parts();
+    crate::http::version::declare(&mut openapi);
     crate::docs::finish(&mut openapi);
     let settings = state.settings.clone();
     // Every `/api/v1` route is declared through utoipa, so the document lists them all.

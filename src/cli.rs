@@ -1,7 +1,8 @@
 //! The `quire` command line: subcommands and the one-line configuration errors.
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::auth::Role;
 use crate::client::{
@@ -141,6 +142,9 @@ impl Command {
 pub enum SettingsFormat {
     Markdown,
     EnvExample,
+    /// This process's values and where each came from (flag, environment, preset,
+    /// default); secrets only as set or unset.
+    Values,
 }
 
 /// The settings reference, generated from the same definitions `--help` uses, so the
@@ -196,6 +200,8 @@ pub fn settings_reference(format: SettingsFormat) -> String {
             SettingsFormat::EnvExample => {
                 out.push_str(&format!("\n# {help}{possible}\n# {env}={default}\n"));
             }
+            // Needs the parsed values: `settings_values`.
+            SettingsFormat::Values => {}
         }
     }
     out
@@ -260,10 +266,86 @@ pub enum BenchTarget {
     Questions(crate::bench::questions::QuestionsBenchArgs),
 }
 
-/// Parses the command line and environment. A bad value ends the process with one line
-/// naming the environment variable, e.g. `PORT: 'abc' is not a port number (0-65535)`.
+/// Was the setting with this environment variable given by a flag or the environment
+/// (`.env` included), rather than left to its default?
+fn is_explicit(matches: &ArgMatches, variable: &str) -> bool {
+    Cli::command()
+        .get_arguments()
+        .find(|arg| arg.get_env().is_some_and(|e| e == variable))
+        .and_then(|arg| matches.value_source(arg.get_id().as_str()))
+        .is_some_and(|source| source != ValueSource::DefaultValue)
+}
+
+/// `quire settings --format values`: each setting's value and where it came from.
+fn settings_values(matches: &ArgMatches, settings: &crate::config::Settings) -> String {
+    let preset = settings.environment.preset();
+    let mut out = String::new();
+    for arg in Cli::command().get_arguments() {
+        let Some(env) = arg.get_env().map(|e| e.to_string_lossy().into_owned()) else {
+            continue;
+        };
+        if arg.is_hide_set() {
+            continue;
+        }
+        let id = arg.get_id().as_str();
+        let raw: Vec<String> = matches
+            .get_raw(id)
+            .into_iter()
+            .flatten()
+            .map(|v| v.to_string_lossy().into_owned())
+            .collect();
+        // Variables a preset may set show the value in force, whatever set it.
+        let value = settings
+            .preset_variable(&env)
+            .unwrap_or_else(|| raw.join(","));
+        let origin = match matches.value_source(id) {
+            Some(ValueSource::CommandLine) => "flag".to_owned(),
+            Some(ValueSource::EnvVariable) => "environment".to_owned(),
+            _ if preset.iter().any(|(v, _)| *v == env) => {
+                format!("ENVIRONMENT={}", settings.environment.as_str())
+            }
+            _ => "default".to_owned(),
+        };
+        let value = if arg.is_hide_env_values_set() {
+            if value.is_empty() { "(unset)" } else { "(set)" }.to_owned()
+        } else {
+            value
+        };
+        out.push_str(&format!("{env}={value}  # {origin}\n"));
+    }
+    out
+}
+
+/// Parses the command line and environment, then applies the `ENVIRONMENT` preset to
+/// the settings not given. A bad value ends the process with one line naming the
+/// environment variable, e.g. `PORT: 'abc' is not a port number (0-65535)`.
 pub fn parse() -> Cli {
-    match Cli::try_parse() {
+    let parsed = Cli::command()
+        .try_get_matches()
+        .and_then(|matches| Cli::from_arg_matches(&matches).map(|cli| (matches, cli)));
+    let parsed = parsed.map(|(matches, mut cli)| {
+        if let Err(e) = cli
+            .settings
+            .apply_preset(|variable| is_explicit(&matches, variable))
+        {
+            exit_with_config_error(&e.to_string());
+        }
+        (matches, cli)
+    });
+    let parsed = parsed.map(|(matches, cli)| {
+        if let Command::Settings {
+            format: SettingsFormat::Values,
+        } = cli.command
+        {
+            if let Err(e) = cli.settings.validate() {
+                exit_with_config_error(&e.to_string());
+            }
+            print!("{}", settings_values(&matches, &cli.settings));
+            std::process::exit(0);
+        }
+        cli
+    });
+    match parsed {
         // Client subcommands use only the data directory (for the admin key): a server
         // setting that would not validate must not stop them.
         Ok(cli) if cli.command.is_client() => cli,

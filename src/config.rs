@@ -100,6 +100,38 @@ pub fn redact_url_password(url: &str) -> String {
     }
 }
 
+/// Which preset fills the settings that are not given (see [`Settings::apply_preset`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+impl Environment {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Development => "development",
+            Self::Production => "production",
+        }
+    }
+
+    /// The value this environment gives each variable not set explicitly (flag,
+    /// environment or `.env`). Settings not listed keep their defaults.
+    pub fn preset(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Self::Development => &[("LOG_FORMAT", "text")],
+            Self::Production => &[
+                ("JWT_EXPIRE_MINUTES", "15"),
+                ("RATE_LIMIT_REQUESTS", "1000"),
+                ("RATE_LIMIT_WINDOW", "3600"),
+                ("LOG_FORMAT", "json"),
+                ("LOG_LEVEL", "info"),
+                ("HOST", "127.0.0.1"),
+            ],
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum StorageType {
     Local,
@@ -231,6 +263,22 @@ fn log_level(s: &str) -> Result<String, String> {
 /// real environment.
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
+    /// development (defaults as listed, text logs) or production (JWT_EXPIRE_MINUTES=15,
+    /// 1000 requests per hour, JSON logs at info; SECRET_KEY required, local storage only
+    /// with ALLOW_LOCAL_STORAGE). A variable set explicitly beats its preset.
+    #[arg(
+        long,
+        env = "ENVIRONMENT",
+        value_enum,
+        default_value = "development",
+        global = true
+    )]
+    pub environment: Environment,
+
+    /// With ENVIRONMENT=production, accept STORAGE_TYPE=local (one machine, one disk).
+    #[arg(long, env = "ALLOW_LOCAL_STORAGE", default_value = "false", action = clap::ArgAction::Set, global = true)]
+    pub allow_local_storage: bool,
+
     /// Address to listen on.
     #[arg(long, env = "HOST", default_value = "127.0.0.1", global = true)]
     pub host: IpAddr,
@@ -589,8 +637,66 @@ impl Settings {
         Ok(Some(settings))
     }
 
+    /// Gives every setting of the environment's preset that was not set explicitly
+    /// (`is_explicit(variable)`: a flag, the environment or `.env`) the preset's value.
+    pub fn apply_preset(&mut self, is_explicit: impl Fn(&str) -> bool) -> Result<(), ConfigError> {
+        for &(variable, value) in self.environment.preset() {
+            if is_explicit(variable) {
+                continue;
+            }
+            let bad =
+                |e: String| ConfigError::new("ENVIRONMENT", format!("preset {variable}: {e}"));
+            match variable {
+                "JWT_EXPIRE_MINUTES" => {
+                    self.jwt_expire_minutes = positive_u32(value).map_err(bad)?
+                }
+                "RATE_LIMIT_REQUESTS" => {
+                    self.rate_limit_requests = positive_u32(value).map_err(bad)?
+                }
+                "RATE_LIMIT_WINDOW" => self.rate_limit_window = positive_u32(value).map_err(bad)?,
+                "LOG_FORMAT" => self.log_format = LogFormat::from_str(value, true).map_err(bad)?,
+                "LOG_LEVEL" => self.log_level = log_level(value).map_err(bad)?,
+                "HOST" => {
+                    self.host = value
+                        .parse()
+                        .map_err(|e: std::net::AddrParseError| bad(e.to_string()))?
+                }
+                _ => return Err(bad("has no field".into())),
+            }
+        }
+        Ok(())
+    }
+
+    /// The value in force of a variable a preset may set, as `quire settings --format
+    /// values` shows it.
+    pub fn preset_variable(&self, variable: &str) -> Option<String> {
+        Some(match variable {
+            "JWT_EXPIRE_MINUTES" => self.jwt_expire_minutes.to_string(),
+            "RATE_LIMIT_REQUESTS" => self.rate_limit_requests.to_string(),
+            "RATE_LIMIT_WINDOW" => self.rate_limit_window.to_string(),
+            "LOG_FORMAT" => format!("{:?}", self.log_format).to_lowercase(),
+            "LOG_LEVEL" => self.log_level.clone(),
+            "HOST" => self.host.to_string(),
+            _ => return None,
+        })
+    }
+
     /// Rules spanning several fields, checked once at start.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.environment == Environment::Production {
+            if self.secret_key.is_none() {
+                return Err(ConfigError::new(
+                    "SECRET_KEY",
+                    "is required with ENVIRONMENT=production (at least 32 characters)",
+                ));
+            }
+            if self.storage_type == StorageType::Local && !self.allow_local_storage {
+                return Err(ConfigError::new(
+                    "STORAGE_TYPE",
+                    "is local, which ENVIRONMENT=production refuses unless ALLOW_LOCAL_STORAGE=true",
+                ));
+            }
+        }
         if self.database_url().is_postgres() && self.secret_key.is_none() {
             return Err(ConfigError::new(
                 "SECRET_KEY",

@@ -47,6 +47,8 @@ pub struct Storage {
     store: Arc<dyn ObjectStore>,
     kind: StorageType,
     local_root: Option<PathBuf>,
+    /// The same S3 store, for presigned URLs (`None` on local disk).
+    signer: Option<Arc<object_store::aws::AmazonS3>>,
 }
 
 pub fn bundle_key(org_id: &str, upload_job_id: &str) -> String {
@@ -72,6 +74,7 @@ impl Storage {
                     store: Arc::new(LocalFileSystem::new_with_prefix(&root)?),
                     kind: StorageType::Local,
                     local_root: Some(root),
+                    signer: None,
                 })
             }
             StorageType::S3 => {
@@ -98,13 +101,32 @@ impl Storage {
                         .with_virtual_hosted_style_request(false)
                         .with_allow_http(endpoint.starts_with("http://"));
                 }
+                let s3 = Arc::new(builder.build()?);
                 Ok(Self {
-                    store: Arc::new(builder.build()?),
+                    store: s3.clone(),
                     kind: StorageType::S3,
                     local_root: None,
+                    signer: Some(s3),
                 })
             }
         }
+    }
+
+    /// A presigned GET URL for `key`, valid for `expires_in`, on S3; `None` on local
+    /// disk (whose links Quire signs itself: `documents::signed_url`).
+    pub async fn presigned_get_url(
+        &self,
+        key: &str,
+        expires_in: std::time::Duration,
+    ) -> Result<Option<String>, StorageError> {
+        use object_store::signer::Signer;
+        let Some(signer) = &self.signer else {
+            return Ok(None);
+        };
+        let url = signer
+            .signed_url(http::Method::GET, &ObjectPath::from(key), expires_in)
+            .await?;
+        Ok(Some(url.to_string()))
     }
 
     pub fn kind_name(&self) -> &'static str {

@@ -318,6 +318,14 @@ async fn download_document(
     let row = repo::find_document(&state.db.pool, &principal.org_id, &id)
         .await?
         .ok_or(ApiError::NotFound("document"))?;
+    original_response(&state, &row).await
+}
+
+/// The document's original as a streamed attachment (the download and signed links).
+pub(crate) async fn original_response(
+    state: &AppState,
+    row: &repo::DocumentRow,
+) -> ApiResult<Response> {
     let (size, stream) = state
         .storage
         .get_stream(&row.storage_key)

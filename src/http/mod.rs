@@ -9,6 +9,7 @@ mod query;
 mod request_context;
 mod security;
 pub mod stack;
+pub mod version;
 
 pub use json::{ApiJson, parse_json_body};
 pub use metrics::{MetricsHandle, RouteTemplates};

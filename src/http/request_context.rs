@@ -197,12 +197,15 @@ where
     // `None` only for a limit past the clock's range: then there is no limit.
     let deadline = started.checked_add(limit);
     let admitted = edge.in_flight.try_enter();
+    // An API-Version the server does not speak is answered before any route runs.
+    let wrong_version = super::version::refused(req.headers());
     let mut response = CURRENT_REQUEST_ID
         .scope(id.clone(), async move {
-            let response = match admitted {
+            let response = match (wrong_version, admitted) {
+                (Some(asked), _) => super::version::unsupported(&asked),
                 // Past MAX_IN_FLIGHT_REQUESTS: answer at once instead of queueing.
-                None => shed(),
-                Some(_slot) => {
+                (None, None) => shed(),
+                (None, Some(_slot)) => {
                     // Boxed once here, so the wrappers below move a pointer rather than the
                     // whole (large) future of the routes.
                     let run = AssertUnwindSafe(Box::pin(inner(req))).catch_unwind();
@@ -252,6 +255,7 @@ where
         }
     });
     add_security_headers(response.headers_mut(), is_docs);
+    super::version::add_version_header(response.headers_mut());
     // The id's own buffer becomes the header: no copy.
     if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(id)) {
         response.headers_mut().insert(REQUEST_ID_HEADER, v);

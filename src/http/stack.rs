@@ -208,8 +208,12 @@ fn cors_layer(origins: &[String]) -> CorsLayer {
             header::CONTENT_TYPE,
             header::HeaderName::from_static("x-api-key"),
             header::HeaderName::from_static("x-request-id"),
+            super::version::API_VERSION_HEADER,
         ])
-        .expose_headers([header::HeaderName::from_static("x-request-id")])
+        .expose_headers([
+            header::HeaderName::from_static("x-request-id"),
+            super::version::API_VERSION_HEADER,
+        ])
         .max_age(Duration::from_secs(600));
     if origins.iter().any(|o| o == "*") {
         return base.allow_origin(AllowOrigin::any());

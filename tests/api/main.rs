@@ -11,6 +11,7 @@ mod auth;
 mod cli;
 mod cli_client;
 mod contract;
+mod deploy;
 mod documents;
 mod documents_delete;
 mod documents_sources;

@@ -254,6 +254,12 @@ const ROUTES: &[TenantRoute] = &[
         fixture: Fixture::Document,
     },
     TenantRoute {
+        method: "GET",
+        path: "/api/v1/documents/{id}/url",
+        body: None,
+        fixture: Fixture::Document,
+    },
+    TenantRoute {
         method: "PUT",
         path: "/api/v1/documents/{id}",
         body: Some(r#"{"title": "taken over", "content": "The intruder's text."}"#),
