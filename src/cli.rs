@@ -5,7 +5,8 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::auth::Role;
 use crate::client::{
-    AskArgs, ClientArgs, ClientCommand, CompareArgs, ResultsArgs, UploadArgs, WorkspaceCommand,
+    AskArgs, ClientArgs, ClientCommand, CompareArgs, ResultsArgs, SummarizeArgs, TemplatesCommand,
+    UploadArgs, WorkspaceCommand,
 };
 use crate::config::Settings;
 
@@ -54,6 +55,15 @@ pub enum Command {
     Results(ResultsArgs),
     /// Compare two runs question by question (client). Exits 1 on any pass → fail.
     Compare(CompareArgs),
+    /// Summarise a document and print the summary (client); extractive without a model.
+    Summarize(SummarizeArgs),
+    /// List, show or create prompt templates (client).
+    Templates {
+        #[command(subcommand)]
+        command: TemplatesCommand,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// Measure parts of Quire on this machine (diagnostics; built with `--features bench`).
     #[cfg(feature = "bench")]
     #[command(hide = true, subcommand)]
@@ -76,6 +86,8 @@ impl Command {
             Self::Ask(a) => Ok(ClientCommand::Ask(a)),
             Self::Results(a) => Ok(ClientCommand::Results(a)),
             Self::Compare(a) => Ok(ClientCommand::Compare(a)),
+            Self::Summarize(a) => Ok(ClientCommand::Summarize(a)),
+            Self::Templates { command, client } => Ok(ClientCommand::Templates(client, command)),
             other => Err(other),
         }
     }
@@ -97,6 +109,8 @@ impl Command {
                 | Self::Ask(_)
                 | Self::Results(_)
                 | Self::Compare(_)
+                | Self::Summarize(_)
+                | Self::Templates { .. }
         )
     }
 }

@@ -119,7 +119,9 @@ async fn run(cli: cli::Cli) -> anyhow::Result<()> {
         | Command::Upload(_)
         | Command::Ask(_)
         | Command::Results(_)
-        | Command::Compare(_) => anyhow::bail!("client subcommands run before the server's setup"),
+        | Command::Compare(_)
+        | Command::Summarize(_)
+        | Command::Templates { .. } => anyhow::bail!("client subcommands run before the server's setup"),
         Command::Admin { command } => run_admin(cli.settings, command).await,
         #[cfg(feature = "bench")]
         Command::Bench(cli::BenchTarget::Jobs(args)) => {
