@@ -20,7 +20,9 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-/// The length budget of an extractive summary.
+/// The length budget of an extractive summary. A short document gets fewer sentences
+/// than `max_sentences`: at most a third of its sentences (at least 3), so a summary is
+/// never the document itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExtractiveOptions {
     /// Characters of all chosen sentences together.
@@ -122,6 +124,9 @@ pub fn summarize(pages: &[(i64, &str)], options: ExtractiveOptions) -> Vec<Sente
             (score, i)
         })
         .collect();
+    let max_sentences = options
+        .max_sentences
+        .min(scored.len().div_ceil(3).max(3));
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
     let mut chosen: Vec<usize> = Vec::new();
     let mut used = 0usize;
@@ -132,7 +137,7 @@ pub fn summarize(pages: &[(i64, &str)], options: ExtractiveOptions) -> Vec<Sente
         }
         used += len;
         chosen.push(i);
-        if chosen.len() >= options.max_sentences {
+        if chosen.len() >= max_sentences {
             break;
         }
     }
