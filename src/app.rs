@@ -21,8 +21,8 @@ use crate::http::RouteTemplates;
 use crate::http::stack::{HttpService, with_http_stack};
 use crate::jobs::{JobRegistry, WorkerPool};
 use crate::questions::run::{RUN_JOB_TYPE, RunQuestions};
-use crate::summaries::jobs::{BULK_JOB_TYPE, BulkSummaries, GENERATE_JOB_TYPE, GenerateSummary};
 use crate::state::AppState;
+use crate::summaries::jobs::{BULK_JOB_TYPE, BulkSummaries, GENERATE_JOB_TYPE, GenerateSummary};
 
 /// The capabilities' job handlers, added to `base` (the diagnostics
 /// `jobs::registry_from_settings` enables, or a test's own job types).

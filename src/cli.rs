@@ -225,6 +225,9 @@ pub enum BenchTarget {
     /// Question runs against the in-process AnythingLLM double: throughput with results
     /// persisted, a latency-bound run, peak RSS.
     Questions(crate::bench::questions::QuestionsBenchArgs),
+    /// Bulk summaries against the in-process fake LLM: throughput with rows persisted, a
+    /// latency-bound run under a provider limit, the extractive summariser, peak RSS.
+    Summaries(crate::bench::summaries::SummariesBenchArgs),
 }
 
 /// Parses the command line and environment. A bad value ends the process with one line

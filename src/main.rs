@@ -121,7 +121,9 @@ async fn run(cli: cli::Cli) -> anyhow::Result<()> {
         | Command::Results(_)
         | Command::Compare(_)
         | Command::Summarize(_)
-        | Command::Templates { .. } => anyhow::bail!("client subcommands run before the server's setup"),
+        | Command::Templates { .. } => {
+            anyhow::bail!("client subcommands run before the server's setup")
+        }
         Command::Admin { command } => run_admin(cli.settings, command).await,
         #[cfg(feature = "bench")]
         Command::Bench(cli::BenchTarget::Jobs(args)) => {
@@ -130,6 +132,9 @@ async fn run(cli: cli::Cli) -> anyhow::Result<()> {
         #[cfg(feature = "bench")]
         Command::Bench(cli::BenchTarget::Questions(args)) => {
             quire::bench::questions::run(&cli.settings, args).await
+        }
+        Command::Bench(cli::BenchTarget::Summaries(args)) => {
+            quire::bench::summaries::run(&cli.settings, args).await
         }
         Command::Worker => {
             let state = AppState::initialise(cli.settings).await?;

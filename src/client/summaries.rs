@@ -123,7 +123,12 @@ pub async fn templates(ctx: &Context, command: &TemplatesCommand) -> ClientResul
                         t["id"].as_str().unwrap_or_default().to_owned(),
                         t["name"].as_str().unwrap_or_default().to_owned(),
                         t["template_type"].as_str().unwrap_or_default().to_owned(),
-                        if t["is_global"] == true { "global" } else { "own" }.to_owned(),
+                        if t["is_global"] == true {
+                            "global"
+                        } else {
+                            "own"
+                        }
+                        .to_owned(),
                         if t["is_default"] == true { "yes" } else { "" }.to_owned(),
                         shorten(t["description"].as_str().unwrap_or_default(), 50),
                     ]
@@ -131,13 +136,20 @@ pub async fn templates(ctx: &Context, command: &TemplatesCommand) -> ClientResul
                 .collect();
             print!(
                 "{}",
-                table(&["ID", "NAME", "TYPE", "SCOPE", "DEFAULT", "DESCRIPTION"], &rows)
+                table(
+                    &["ID", "NAME", "TYPE", "SCOPE", "DEFAULT", "DESCRIPTION"],
+                    &rows
+                )
             );
             Ok(0)
         }
         TemplatesCommand::Show { template } => {
             let t = find_template(ctx, template).await?;
-            println!("{} ({})", t["name"].as_str().unwrap_or_default(), t["id"].as_str().unwrap_or_default());
+            println!(
+                "{} ({})",
+                t["name"].as_str().unwrap_or_default(),
+                t["id"].as_str().unwrap_or_default()
+            );
             if let Some(d) = t["description"].as_str() {
                 println!("{d}");
             }

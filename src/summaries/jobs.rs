@@ -312,8 +312,11 @@ async fn summarise(
     let empty = render(&context)?;
     context.document.content = whole;
     context.document.pages = whole_pages;
-    let reduce_overhead =
-        estimate_tokens(&REDUCE_PROMPT.replace("{title}", title).replace("{parts}", "")) + 64;
+    let reduce_overhead = estimate_tokens(
+        &REDUCE_PROMPT
+            .replace("{title}", title)
+            .replace("{parts}", ""),
+    ) + 64;
     let overhead = (estimate_tokens(&empty) + estimate_tokens(&final_system)).max(reduce_overhead);
     let plan = MapReducePlan::new(
         estimate_tokens(content),
@@ -337,7 +340,10 @@ async fn summarise(
         (prompt, answer.text)
     } else {
         let mut partials = Vec::new();
-        for (i, chunk) in chunk_pages(content, plan.chunk_tokens).into_iter().enumerate() {
+        for (i, chunk) in chunk_pages(content, plan.chunk_tokens)
+            .into_iter()
+            .enumerate()
+        {
             if ctx.is_cancelled() {
                 return Err(Failure::Cancelled);
             }
@@ -368,7 +374,9 @@ async fn summarise(
                 let prompt = REDUCE_PROMPT
                     .replace("{title}", title)
                     .replace("{parts}", &group.join(PART_SEPARATOR));
-                let answer = call.ask(system, vec![Message::user(prompt.clone())]).await?;
+                let answer = call
+                    .ask(system, vec![Message::user(prompt.clone())])
+                    .await?;
                 last = (prompt, answer.text.clone());
                 next.push(answer.text);
             }
@@ -472,8 +480,8 @@ async fn fail(
 
 pub const BULK_JOB_TYPE: &str = "summaries.bulk";
 
-/// Children on the queue at once: the parent enqueues the next window when this one is
-/// done, so a cancel stops the rest within one window.
+/// Children waiting or running at once: the parent tops the queue up to this whenever
+/// it has drained to half, so workers never starve and a cancel leaves at most this many.
 const BULK_WINDOW: usize = 64;
 /// How often the parent looks at its children.
 const BULK_POLL: std::time::Duration = std::time::Duration::from_millis(50);
@@ -486,7 +494,7 @@ struct BulkPayload {
 }
 
 /// The `summaries.bulk` job: a summary row and a `summaries.generate` child job per
-/// document, a window at a time.
+/// document, keeping about [`BULK_WINDOW`] children on the queue.
 ///
 /// - **Resumable**: each window's rows, their child jobs and the checkpoint (the next
 ///   document's index) are written in one transaction fenced by the lease; a parent
@@ -495,7 +503,7 @@ struct BulkPayload {
 ///   ordinary jobs: those already queued run whatever happens to the parent.
 /// - **Progress** counts documents whose summary has ended (complete or failed).
 /// - **Cancel** stops the parent between windows and while it waits: no further child
-///   is enqueued; those already queued finish.
+///   is enqueued; those already queued (at most [`BULK_WINDOW`]) finish.
 pub struct BulkSummaries(pub AppState);
 
 impl JobHandler for BulkSummaries {
@@ -521,7 +529,18 @@ impl JobHandler for BulkSummaries {
             .unwrap_or(0);
         while next < total {
             ctx.check_cancelled()?;
-            let end = (next + BULK_WINDOW).min(total);
+            let pending = wait_for_children(
+                state,
+                &ctx,
+                &org_id,
+                &parent,
+                total,
+                skipped,
+                BULK_WINDOW / 2,
+            )
+            .await?;
+            let room = BULK_WINDOW.saturating_sub(usize::try_from(pending).unwrap_or(0));
+            let end = (next + room.max(1)).min(total);
             let mut rows = Vec::new();
             for id in &payload.document_ids[next..end] {
                 let found = crate::documents::service::find_with_pages(state, &org_id, id)
@@ -552,9 +571,10 @@ impl JobHandler for BulkSummaries {
             }
             let mut tx = ctx.begin().await?;
             for row in &mut rows {
-                let job = crate::jobs::enqueue_in(&state.db, &mut tx, service::generate_job(state, row))
-                    .await
-                    .map_err(|e| JobError::Retryable(e.to_string()))?;
+                let job =
+                    crate::jobs::enqueue_in(&state.db, &mut tx, service::generate_job(state, row))
+                        .await
+                        .map_err(|e| JobError::Retryable(e.to_string()))?;
                 row.job_id = Some(job.id.clone());
                 repo::insert_summary(&mut *tx, row).await?;
             }
@@ -563,15 +583,15 @@ impl JobHandler for BulkSummaries {
             tx.commit().await?;
             crate::jobs::announce(&state.db).await;
             next = end;
-            wait_for_children(state, &ctx, &org_id, &parent, total, skipped).await?;
         }
-        wait_for_children(state, &ctx, &org_id, &parent, total, skipped).await?;
+        wait_for_children(state, &ctx, &org_id, &parent, total, skipped, 0).await?;
         let (_, complete, failed) = repo::bulk_counts(&state.db.pool, &org_id, &parent).await?;
         Ok(json!({"total": total, "complete": complete, "failed": failed, "skipped": skipped}))
     }
 }
 
-/// Waits until none of the run's summaries is pending, reporting progress.
+/// Waits until at most `at_most` of the run's summaries are pending, reporting progress;
+/// returns how many are.
 async fn wait_for_children(
     state: &AppState,
     ctx: &JobContext,
@@ -579,7 +599,8 @@ async fn wait_for_children(
     parent: &str,
     total: usize,
     skipped: u64,
-) -> Result<(), JobError> {
+    at_most: usize,
+) -> Result<i64, JobError> {
     let mut last = (-1i64, -1i64);
     loop {
         let (pending, complete, failed) = repo::bulk_counts(&state.db.pool, org_id, parent).await?;
@@ -588,12 +609,15 @@ async fn wait_for_children(
             let done = (complete + failed) as f64 + skipped as f64;
             ctx.report_progress(
                 100.0 * done / (total.max(1) as f64),
-                format!("{} of {total} documents summarised, {failed} failed", complete + failed),
+                format!(
+                    "{} of {total} documents summarised, {failed} failed",
+                    complete + failed
+                ),
             )
             .await?;
         }
-        if pending == 0 {
-            return Ok(());
+        if pending <= at_most as i64 {
+            return Ok(pending);
         }
         tokio::select! {
             _ = ctx.cancelled() => return Err(JobError::Cancelled),

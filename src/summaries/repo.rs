@@ -276,6 +276,11 @@ pub async fn bulk_counts(
     .bind(parent_job_id)
     .fetch_all(pool)
     .await?;
-    let count = |s: &str| rows.iter().find(|(k, _)| k == s).map(|(_, n)| *n).unwrap_or(0);
+    let count = |s: &str| {
+        rows.iter()
+            .find(|(k, _)| k == s)
+            .map(|(_, n)| *n)
+            .unwrap_or(0)
+    };
     Ok((count("pending"), count("complete"), count("failed")))
 }

@@ -22,8 +22,8 @@ use crate::jobs::response::JobResponse;
 use crate::state::AppState;
 use crate::summaries::jobs::{BULK_JOB_TYPE, GENERATE_JOB_TYPE};
 use crate::summaries::model::{
-    BulkAccepted, BulkSummaryRequest, CreateSummaryRequest, StoredRequest, SummaryAccepted, SummaryFormat, SummaryLinks,
-    SummaryResponse, SummarySentence, SummaryStatus, TokensUsed,
+    BulkAccepted, BulkSummaryRequest, CreateSummaryRequest, StoredRequest, SummaryAccepted,
+    SummaryFormat, SummaryLinks, SummaryResponse, SummarySentence, SummaryStatus, TokensUsed,
 };
 use crate::summaries::repo::{self, SummaryRow};
 use crate::templates::model::{DocumentVars, PageVar, PromptTemplate, RenderContext, TemplateType};
@@ -128,9 +128,14 @@ async fn choose_template(
         crate::templates::service::find_by_id_or_name(state, org_id, name).await?
     } else if let Some(prompt) = &request.prompt {
         let parsed = PromptTemplate::parse(prompt).map_err(|e| ApiError::BadRequest {
-            message: format!("prompt: line {}, column {}: {}", e.line, e.column, e.message),
-            details: Some(json!({"field": "prompt", "line": e.line, "column": e.column,
-                                 "reason": e.message})),
+            message: format!(
+                "prompt: line {}, column {}: {}",
+                e.line, e.column, e.message
+            ),
+            details: Some(
+                json!({"field": "prompt", "line": e.line, "column": e.column,
+                                 "reason": e.message}),
+            ),
         })?;
         return Ok((None, parsed));
     } else {
@@ -353,8 +358,11 @@ pub async fn create_bulk(
     let single = request.single();
     prepare(state, &principal.org_id, &single).await?;
     let org = &principal.org_id;
-    let ids: Vec<String> = match (&request.document_ids, &request.workspace_id, &request.source_type)
-    {
+    let ids: Vec<String> = match (
+        &request.document_ids,
+        &request.workspace_id,
+        &request.source_type,
+    ) {
         (Some(ids), None, None) => {
             let mut unique: Vec<String> = Vec::with_capacity(ids.len());
             for id in ids {
@@ -368,8 +376,7 @@ pub async fn create_bulk(
         }
         (None, workspace, source) if workspace.is_some() || source.is_some() => {
             if let Some(ws) = workspace {
-                crate::documents::service::own_workspaces(state, principal, &[ws.clone()])
-                    .await?;
+                crate::documents::service::own_workspaces(state, principal, &[ws.clone()]).await?;
             }
             crate::documents::service::find_ids(state, org, workspace.as_deref(), source.as_deref())
                 .await?
@@ -382,7 +389,10 @@ pub async fn create_bulk(
         }
     };
     if ids.is_empty() {
-        return Err(ApiError::invalid_field("document_ids", "no document matches"));
+        return Err(ApiError::invalid_field(
+            "document_ids",
+            "no document matches",
+        ));
     }
     if ids.len() > MAX_BULK_DOCUMENTS {
         return Err(ApiError::invalid_field(
@@ -456,7 +466,8 @@ pub fn response(row: SummaryRow) -> Result<SummaryResponse, ApiError> {
         Some(text) => Some(serde_json::from_str(text).map_err(|e| ApiError::Internal(e.into()))?),
         None => None,
     };
-    let parse_json = |text: &Option<String>| text.as_deref().and_then(|t| serde_json::from_str(t).ok());
+    let parse_json =
+        |text: &Option<String>| text.as_deref().and_then(|t| serde_json::from_str(t).ok());
     let tokens_used = match (row.prompt_tokens, row.completion_tokens) {
         (Some(p), Some(c)) => Some(TokensUsed {
             prompt: p,

@@ -94,6 +94,9 @@ mod tests {
             assert!(is_global_id(g.id));
             assert_eq!(GLOBALS.iter().filter(|o| o.id == g.id).count(), 1);
         }
-        assert_eq!(default_of(TemplateType::Summary).map(|g| g.id), Some(EXECUTIVE_SUMMARY_ID));
+        assert_eq!(
+            default_of(TemplateType::Summary).map(|g| g.id),
+            Some(EXECUTIVE_SUMMARY_ID)
+        );
     }
 }

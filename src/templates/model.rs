@@ -37,7 +37,14 @@ impl TemplateType {
 
 /// The variables a template may use: `document.<field>`, `language`, and anything
 /// under `variables` (the caller's, checked when a summary is rendered).
-pub const DOCUMENT_FIELDS: &[&str] = &["id", "title", "content", "source_type", "pages", "page_count"];
+pub const DOCUMENT_FIELDS: &[&str] = &[
+    "id",
+    "title",
+    "content",
+    "source_type",
+    "pages",
+    "page_count",
+];
 const TOP_LEVEL: &[&str] = &["document", "language", "variables"];
 
 /// Why a template cannot be used, with where (1-based line and column).
@@ -162,12 +169,12 @@ fn is_known(name: &str) -> bool {
 
 fn syntax_error(source: &str, e: &minijinja::Error) -> TemplateError {
     let line = e.line().unwrap_or(1);
-    let column = e
-        .range()
-        .map(|r| column_at(source, r.start))
-        .unwrap_or(1);
+    let column = e.range().map(|r| column_at(source, r.start)).unwrap_or(1);
     TemplateError {
-        message: e.detail().map(str::to_owned).unwrap_or_else(|| e.kind().to_string()),
+        message: e
+            .detail()
+            .map(str::to_owned)
+            .unwrap_or_else(|| e.kind().to_string()),
         line,
         column,
     }
@@ -187,10 +194,15 @@ fn position_of_variable(source: &str, name: &str) -> (usize, usize) {
     let mut search = 0;
     while let Some(found) = source[search..].find(first) {
         let at = search + found;
-        let before_ok = at == 0 || !(bytes[at - 1].is_ascii_alphanumeric() || bytes[at - 1] == b'_' || bytes[at - 1] == b'.');
+        let before_ok = at == 0
+            || !(bytes[at - 1].is_ascii_alphanumeric()
+                || bytes[at - 1] == b'_'
+                || bytes[at - 1] == b'.');
         let after = at + first.len();
-        let after_ok = after >= bytes.len() || !(bytes[after].is_ascii_alphanumeric() || bytes[after] == b'_');
-        let in_tag = source[..at].rfind("{{").max(source[..at].rfind("{%")) > source[..at].rfind("}}").max(source[..at].rfind("%}"));
+        let after_ok =
+            after >= bytes.len() || !(bytes[after].is_ascii_alphanumeric() || bytes[after] == b'_');
+        let in_tag = source[..at].rfind("{{").max(source[..at].rfind("{%"))
+            > source[..at].rfind("}}").max(source[..at].rfind("%}"));
         if before_ok && after_ok && in_tag {
             let line = source[..at].matches('\n').count() + 1;
             return (line, column_at(source, at));
@@ -211,7 +223,10 @@ mod tests {
                 title: "MSA".into(),
                 content: "The text.".into(),
                 source_type: "upload".into(),
-                pages: vec![PageVar { number: 1, text: "The text.".into() }],
+                pages: vec![PageVar {
+                    number: 1,
+                    text: "The text.".into(),
+                }],
                 page_count: 1,
             },
             language: None,
@@ -225,7 +240,10 @@ mod tests {
             "Summarise {{ document.title }} for the {{ variables.audience }}{% if language %} in {{ language }}{% endif %}:\n{{ document.content }}",
         )
         .unwrap();
-        assert_eq!(t.render(&context()).unwrap(), "Summarise MSA for the board:\nThe text.");
+        assert_eq!(
+            t.render(&context()).unwrap(),
+            "Summarise MSA for the board:\nThe text."
+        );
     }
 
     #[test]

@@ -66,7 +66,10 @@ pub struct UpdateTemplateRequest {
 fn check_name(name: &str) -> Result<String, ApiError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 200 {
-        return Err(ApiError::invalid_field("name", "must be 1 to 200 characters"));
+        return Err(ApiError::invalid_field(
+            "name",
+            "must be 1 to 200 characters",
+        ));
     }
     Ok(name.to_owned())
 }
@@ -75,12 +78,18 @@ fn check_name(name: &str) -> Result<String, ApiError> {
 /// `details.line` and `details.column`.
 fn check_template(text: &str) -> Result<String, ApiError> {
     if text.len() > 100_000 {
-        return Err(ApiError::invalid_field("prompt_template", "is longer than 100,000 bytes"));
+        return Err(ApiError::invalid_field(
+            "prompt_template",
+            "is longer than 100,000 bytes",
+        ));
     }
     PromptTemplate::parse(text)
         .map(|t| t.source().to_owned())
         .map_err(|e| ApiError::BadRequest {
-            message: format!("prompt_template: line {}, column {}: {}", e.line, e.column, e.message),
+            message: format!(
+                "prompt_template: line {}, column {}: {}",
+                e.line, e.column, e.message
+            ),
             details: Some(e.details()),
         })
 }

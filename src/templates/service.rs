@@ -30,7 +30,10 @@ pub struct TemplateResponse {
 impl TemplateResponse {
     pub fn from_row(row: TemplateRow) -> Result<Self, ApiError> {
         let template_type = TemplateType::parse(&row.template_type).ok_or_else(|| {
-            ApiError::Internal(anyhow::anyhow!("stored template type {:?}", row.template_type))
+            ApiError::Internal(anyhow::anyhow!(
+                "stored template type {:?}",
+                row.template_type
+            ))
         })?;
         Ok(Self {
             id: row.id,

@@ -864,25 +864,52 @@ async fn summarize_prints_an_extractive_summary_of_the_sample_contract_from_its_
     // The templates the command line sees, and one of them by name.
     let list = c.quire(&["templates", "list"]).await;
     list.assert_code(0);
-    assert!(list.stdout.contains("Contract key terms"), "{}", list.stdout);
+    assert!(
+        list.stdout.contains("Contract key terms"),
+        "{}",
+        list.stdout
+    );
     let show = c.quire(&["templates", "show", "contract key terms"]).await;
     show.assert_code(0);
-    assert!(show.stdout.contains("{{ document.content }}"), "{}", show.stdout);
+    assert!(
+        show.stdout.contains("{{ document.content }}"),
+        "{}",
+        show.stdout
+    );
     let file = c.data_dir.path().join("board.j2");
     std::fs::write(&file, "For the board: {{ document.content }}").unwrap();
     let created = c
-        .quire(&["templates", "create", file.to_str().unwrap(), "--name", "Board"])
+        .quire(&[
+            "templates",
+            "create",
+            file.to_str().unwrap(),
+            "--name",
+            "Board",
+        ])
         .await;
     created.assert_code(0);
-    assert!(created.stdout.contains("created template \"Board\""), "{}", created.stdout);
+    assert!(
+        created.stdout.contains("created template \"Board\""),
+        "{}",
+        created.stdout
+    );
     let by_name = c
-        .quire(&["summarize", "services-agreement.pdf", "--template", "Board", "--format", "text"])
+        .quire(&[
+            "summarize",
+            "services-agreement.pdf",
+            "--template",
+            "Board",
+            "--format",
+            "text",
+        ])
         .await;
     by_name.assert_code(0);
     crate::summaries::assert_extractive_lines_occur_in(&by_name.stdout, &document);
     let bad = c.data_dir.path().join("bad.j2");
     std::fs::write(&bad, "{{ document.content }").unwrap();
-    let refused = c.quire(&["templates", "create", bad.to_str().unwrap()]).await;
+    let refused = c
+        .quire(&["templates", "create", bad.to_str().unwrap()])
+        .await;
     refused.assert_code(2);
     assert!(refused.stderr.contains("line 1"), "{}", refused.stderr);
 }

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use quire_llm::testing::{Fault, FakeLlm};
+use quire_llm::testing::{FakeLlm, Fault};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -114,17 +114,30 @@ async fn global_templates_are_listed_read_only_and_can_be_copied(app: TestApp) {
         .get_json(&format!("/api/v1/templates/{id}"), &org.admin_key)
         .await;
     assert!(global["org_id"].is_null());
-    assert!(global["prompt_template"].as_str().unwrap().contains("governing law"));
+    assert!(
+        global["prompt_template"]
+            .as_str()
+            .unwrap()
+            .contains("governing law")
+    );
 
     let change = app
-        .authed(Method::PUT, &format!("/api/v1/templates/{id}"), &org.admin_key)
+        .authed(
+            Method::PUT,
+            &format!("/api/v1/templates/{id}"),
+            &org.admin_key,
+        )
         .json(&json!({"name": "Mine now"}))
         .send()
         .await
         .unwrap();
     assert_error_envelope(change, 403, "forbidden").await;
     let delete = app
-        .authed(Method::DELETE, &format!("/api/v1/templates/{id}"), &org.admin_key)
+        .authed(
+            Method::DELETE,
+            &format!("/api/v1/templates/{id}"),
+            &org.admin_key,
+        )
         .send()
         .await
         .unwrap();
@@ -134,7 +147,13 @@ async fn global_templates_are_listed_read_only_and_can_be_copied(app: TestApp) {
         .await;
     assert_eq!(again["name"], "Contract key terms");
 
-    let copy = post(&app, &org.admin_key, "/api/v1/templates", json!({"copy_from": id})).await;
+    let copy = post(
+        &app,
+        &org.admin_key,
+        "/api/v1/templates",
+        json!({"copy_from": id}),
+    )
+    .await;
     assert_eq!(copy.status(), 201);
     let copy: Value = copy.json().await.unwrap();
     assert_eq!(copy["name"], "Copy of Contract key terms");
@@ -198,7 +217,11 @@ async fn templates_are_created_changed_and_deleted_with_one_default_per_type(app
 
     let id = first["id"].as_str().unwrap();
     let changed = app
-        .authed(Method::PUT, &format!("/api/v1/templates/{id}"), &org.admin_key)
+        .authed(
+            Method::PUT,
+            &format!("/api/v1/templates/{id}"),
+            &org.admin_key,
+        )
         .json(&json!({"template_type": "extraction", "description": "now extraction"}))
         .send()
         .await
@@ -207,18 +230,32 @@ async fn templates_are_created_changed_and_deleted_with_one_default_per_type(app
     let changed: Value = changed.json().await.unwrap();
     assert_eq!(changed["template_type"], "extraction");
     let delete = app
-        .authed(Method::DELETE, &format!("/api/v1/templates/{id}"), &org.admin_key)
+        .authed(
+            Method::DELETE,
+            &format!("/api/v1/templates/{id}"),
+            &org.admin_key,
+        )
         .send()
         .await
         .unwrap();
     assert_eq!(delete.status(), 204);
     let gone = app
-        .authed(Method::GET, &format!("/api/v1/templates/{id}"), &org.admin_key)
+        .authed(
+            Method::GET,
+            &format!("/api/v1/templates/{id}"),
+            &org.admin_key,
+        )
         .send()
         .await
         .unwrap();
     assert_error_envelope(gone, 404, "not_found").await;
-    let nameless = post(&app, &org.admin_key, "/api/v1/templates", json!({"prompt_template": "x"})).await;
+    let nameless = post(
+        &app,
+        &org.admin_key,
+        "/api/v1/templates",
+        json!({"prompt_template": "x"}),
+    )
+    .await;
     let body = assert_error_envelope(nameless, 422, "validation_error").await;
     assert_eq!(body["details"]["field"], "name");
 }
@@ -246,7 +283,10 @@ async fn a_bad_template_is_a_400_naming_line_and_column(app: TestApp) {
     let body = assert_error_envelope(unknown, 400, "bad_request").await;
     assert_eq!(body["details"]["line"], 3, "{body}");
     assert_eq!(body["details"]["column"], 10, "{body}");
-    assert!(body["message"].as_str().unwrap().contains("customer"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("customer"),
+        "{body}"
+    );
 
     // The same checks on a change; the template keeps its text.
     let good = post(
@@ -256,16 +296,25 @@ async fn a_bad_template_is_a_400_naming_line_and_column(app: TestApp) {
         json!({"name": "Good", "prompt_template": "{{ document.content }}"}),
     )
     .await;
-    let id = good.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let id = good.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let bad_change = app
-        .authed(Method::PUT, &format!("/api/v1/templates/{id}"), &org.admin_key)
+        .authed(
+            Method::PUT,
+            &format!("/api/v1/templates/{id}"),
+            &org.admin_key,
+        )
         .json(&json!({"prompt_template": "{% if %}"}))
         .send()
         .await
         .unwrap();
     let body = assert_error_envelope(bad_change, 400, "bad_request").await;
     assert_eq!(body["details"]["line"], 1);
-    let kept = app.get_json(&format!("/api/v1/templates/{id}"), &org.admin_key).await;
+    let kept = app
+        .get_json(&format!("/api/v1/templates/{id}"), &org.admin_key)
+        .await;
     assert_eq!(kept["prompt_template"], "{{ document.content }}");
 }
 
@@ -310,7 +359,9 @@ async fn without_a_model_a_summary_is_extractive_with_sentences_from_the_documen
     }
     assert!(total <= 1200, "within the length budget");
     assert!(
-        !sentences.iter().any(|s| s["text"].as_str().unwrap().contains("weather")),
+        !sentences
+            .iter()
+            .any(|s| s["text"].as_str().unwrap().contains("weather")),
         "the off-topic sentence is not central: {sentences:?}"
     );
     // Document order.
@@ -321,7 +372,11 @@ async fn without_a_model_a_summary_is_extractive_with_sentences_from_the_documen
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "{positions:?}");
     assert_extractive_lines_occur_in(summary["summary_text"].as_str().unwrap(), CONTRACT);
     assert!(summary["processing_time_ms"].as_i64().is_some());
-    assert!(summary["content_hash"].as_str().is_some_and(|h| h.len() == 64));
+    assert!(
+        summary["content_hash"]
+            .as_str()
+            .is_some_and(|h| h.len() == 64)
+    );
 }
 
 async fn a_json_summary_without_a_model_is_a_422_llm_required(app: TestApp) {
@@ -371,7 +426,10 @@ async fn summaries_are_listed_filtered_regenerated_and_deleted(app: TestApp) {
     let all = app.get_json("/api/v1/summaries", &org.admin_key).await;
     assert_eq!(all["total"], 2);
     let of_a = app
-        .get_json(&format!("/api/v1/summaries?document_id={a}"), &org.admin_key)
+        .get_json(
+            &format!("/api/v1/summaries?document_id={a}"),
+            &org.admin_key,
+        )
         .await;
     assert_eq!(of_a["total"], 1);
     assert_eq!(of_a["items"][0]["id"], sa.as_str());
@@ -413,13 +471,21 @@ async fn summaries_are_listed_filtered_regenerated_and_deleted(app: TestApp) {
     assert_eq!(regenerated["status"], "complete");
 
     let delete = app
-        .authed(Method::DELETE, &format!("/api/v1/summaries/{sa}"), &org.admin_key)
+        .authed(
+            Method::DELETE,
+            &format!("/api/v1/summaries/{sa}"),
+            &org.admin_key,
+        )
         .send()
         .await
         .unwrap();
     assert_eq!(delete.status(), 204);
     let gone = app
-        .authed(Method::GET, &format!("/api/v1/summaries/{sa}"), &org.admin_key)
+        .authed(
+            Method::GET,
+            &format!("/api/v1/summaries/{sa}"),
+            &org.admin_key,
+        )
         .send()
         .await
         .unwrap();
@@ -452,7 +518,10 @@ async fn a_template_summary_on_the_openai_fake_records_model_tokens_prompt_and_s
     .await;
     let summary = finished_summary(&app, &org.admin_key, &id).await;
     assert_eq!(summary["status"], "complete", "{summary}");
-    assert_eq!(summary["summary_text"], "The city buys office supplies for EUR 240,000.");
+    assert_eq!(
+        summary["summary_text"],
+        "The city buys office supplies for EUR 240,000."
+    );
     assert_eq!(summary["model_used"], "summary-model");
     assert_eq!(summary["llm_calls"], 1);
     let sent = &fake.requests()[0];
@@ -463,12 +532,18 @@ async fn a_template_summary_on_the_openai_fake_records_model_tokens_prompt_and_s
         .iter()
         .map(|m| m["content"].as_str().unwrap().split_whitespace().count())
         .sum::<usize>() as i64;
-    assert_eq!(summary["tokens_used"]["prompt"], usage_prompt, "from the fake's usage");
+    assert_eq!(
+        summary["tokens_used"]["prompt"], usage_prompt,
+        "from the fake's usage"
+    );
     assert_eq!(summary["tokens_used"]["completion"], 8);
     assert_eq!(summary["tokens_used"]["total"], usage_prompt + 8);
     assert_eq!(summary["tokens_used"]["estimated"], false);
     let rendered = summary["rendered_prompt"].as_str().unwrap();
-    assert!(rendered.contains(CONTRACT), "the document text is in the prompt");
+    assert!(
+        rendered.contains(CONTRACT),
+        "the document text is in the prompt"
+    );
     assert!(rendered.contains("for the board in French"), "{rendered}");
     let user = sent.body["messages"]
         .as_array()
@@ -532,7 +607,9 @@ async fn the_cache_reuses_a_summary_and_cache_false_asks_again(app: TestApp) {
     assert_eq!(second["summary_text"], first["summary_text"]);
     let metrics = app.get("/api/v1/metrics").await.text().await.unwrap();
     assert!(
-        metrics.lines().any(|l| l.starts_with("summaries_cache_total{result=\"hit\"}")),
+        metrics
+            .lines()
+            .any(|l| l.starts_with("summaries_cache_total{result=\"hit\"}")),
         "{metrics}"
     );
     let mut forced = body.clone();
@@ -553,7 +630,10 @@ async fn invalid_json_gets_one_repair_and_twice_invalid_fails_with_the_outputs(a
     let fake = FakeLlm::start().await.unwrap();
     let org = app.create_org("Json").await;
     let doc = create_document(&app, &org, "Agreement", CONTRACT).await;
-    fake.queue_replies(&["Sure! Here it is: {parties: Northwind", "{\"parties\": [\"Northwind Supplies Ltd\", \"City of Springfield\"]}"]);
+    fake.queue_replies(&[
+        "Sure! Here it is: {parties: Northwind",
+        "{\"parties\": [\"Northwind Supplies Ltd\", \"City of Springfield\"]}",
+    ]);
     let body = json!({"format": "json", "json_schema": {"type": "object"},
                       "llm": llm(&fake, "openai"), "cache": false});
     let id = start_summary(&app, &org.admin_key, &doc, body.clone()).await;
@@ -572,8 +652,16 @@ async fn invalid_json_gets_one_repair_and_twice_invalid_fails_with_the_outputs(a
     assert_eq!(messages.len(), 3);
     assert_eq!(messages[0]["role"], "user");
     assert_eq!(messages[1]["role"], "assistant");
-    assert_eq!(messages[1]["content"], "Sure! Here it is: {parties: Northwind");
-    assert!(messages[2]["content"].as_str().unwrap().contains("not valid JSON"));
+    assert_eq!(
+        messages[1]["content"],
+        "Sure! Here it is: {parties: Northwind"
+    );
+    assert!(
+        messages[2]["content"]
+            .as_str()
+            .unwrap()
+            .contains("not valid JSON")
+    );
     let system = repair.body["messages"]
         .as_array()
         .unwrap()
@@ -586,7 +674,10 @@ async fn invalid_json_gets_one_repair_and_twice_invalid_fails_with_the_outputs(a
     let id = start_summary(&app, &org.admin_key, &doc, body).await;
     let summary = finished_summary(&app, &org.admin_key, &id).await;
     assert_eq!(summary["status"], "failed", "{summary}");
-    assert_eq!(summary["error_details"]["model_output"], json!(["not json", "still not json"]));
+    assert_eq!(
+        summary["error_details"]["model_output"],
+        json!(["not json", "still not json"])
+    );
     assert!(summary["error"].as_str().unwrap().contains("JSON"));
     assert_eq!(fake.request_count(), 4);
 }
@@ -608,7 +699,11 @@ async fn a_300_page_document_is_summarised_map_reduce_with_the_formulas_number_o
         })
         .collect();
     let id = uuid::Uuid::now_v7().to_string();
-    let content: String = pages.iter().map(|(_, t)| t.as_str()).collect::<Vec<_>>().join("\n\n");
+    let content: String = pages
+        .iter()
+        .map(|(_, t)| t.as_str())
+        .collect::<Vec<_>>()
+        .join("\n\n");
     quire::documents::service::create_document(
         &app.state,
         quire::documents::service::NewDocument {
@@ -654,8 +749,8 @@ async fn a_300_page_document_is_summarised_map_reduce_with_the_formulas_number_o
     let system = "You summarise documents for procurement and finance teams. Follow the \
                   instructions in the user's message and use only the document's content. \
                   Answer in Markdown.";
-    let template_overhead =
-        ("Summarise:\n".chars().count() as u64).div_ceil(4) + (system.chars().count() as u64).div_ceil(4);
+    let template_overhead = ("Summarise:\n".chars().count() as u64).div_ceil(4)
+        + (system.chars().count() as u64).div_ceil(4);
     let reduce = "Below are summaries of consecutive parts of the document \"Long framework agreement\", in order. Combine them into one summary of the whole document. Keep every figure, date, party and obligation they mention, drop repetition, and add nothing they do not say.\n\n";
     let reduce_overhead = (reduce.chars().count() as u64).div_ceil(4) + 64;
     let o = template_overhead.max(reduce_overhead);
@@ -683,7 +778,11 @@ async fn a_300_page_document_is_summarised_map_reduce_with_the_formulas_number_o
         .as_str()
         .unwrap()
         .to_owned();
-    assert!(first.starts_with("Summarise:\nClause 1:"), "{}", &first[..80]);
+    assert!(
+        first.starts_with("Summarise:\nClause 1:"),
+        "{}",
+        &first[..80]
+    );
     assert!(((first.chars().count() as u64).div_ceil(4)) <= b + 4);
 }
 
@@ -698,10 +797,19 @@ async fn a_429_with_retry_after_is_waited_out_and_the_summary_completes(app: Tes
     let org = app.create_org("Rate limited").await;
     let doc = create_document(&app, &org, "Agreement", CONTRACT).await;
     let started = Instant::now();
-    let id = start_summary(&app, &org.admin_key, &doc, json!({"llm": llm(&fake, "openai")})).await;
+    let id = start_summary(
+        &app,
+        &org.admin_key,
+        &doc,
+        json!({"llm": llm(&fake, "openai")}),
+    )
+    .await;
     let summary = finished_summary(&app, &org.admin_key, &id).await;
     assert_eq!(summary["status"], "complete", "{summary}");
-    assert!(started.elapsed() >= Duration::from_secs(1), "Retry-After was honoured");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After was honoured"
+    );
     assert_eq!(fake.request_count(), 2);
     let job = app
         .job(&org.admin_key, summary["job_id"].as_str().unwrap())
@@ -714,7 +822,13 @@ async fn three_500s_fail_the_attempt_and_the_job_retries(app: TestApp) {
     fake.fail_next(3, Fault::Status(500));
     let org = app.create_org("Server errors").await;
     let doc = create_document(&app, &org, "Agreement", CONTRACT).await;
-    let id = start_summary(&app, &org.admin_key, &doc, json!({"llm": llm(&fake, "openai")})).await;
+    let id = start_summary(
+        &app,
+        &org.admin_key,
+        &doc,
+        json!({"llm": llm(&fake, "openai")}),
+    )
+    .await;
     let summary = finished_summary(&app, &org.admin_key, &id).await;
     let job = app
         .job(&org.admin_key, summary["job_id"].as_str().unwrap())
@@ -725,9 +839,18 @@ async fn three_500s_fail_the_attempt_and_the_job_retries(app: TestApp) {
     assert_eq!(job["attempts"], 3, "{job}");
     assert_eq!(job["status"], "failed", "{job}");
     assert_eq!(summary["status"], "failed", "{summary}");
-    assert!(summary["error"].as_str().unwrap().contains("500"), "{summary}");
+    assert!(
+        summary["error"].as_str().unwrap().contains("500"),
+        "{summary}"
+    );
     // The next summary finds the model well again.
-    let id = start_summary(&app, &org.admin_key, &doc, json!({"llm": llm(&fake, "openai")})).await;
+    let id = start_summary(
+        &app,
+        &org.admin_key,
+        &doc,
+        json!({"llm": llm(&fake, "openai")}),
+    )
+    .await;
     let summary = finished_summary(&app, &org.admin_key, &id).await;
     assert_eq!(summary["status"], "complete", "{summary}");
 }
@@ -741,15 +864,23 @@ async fn new_content_marks_a_documents_summaries_stale(app: TestApp) {
     let before = finished_summary(&app, &org.admin_key, &id).await;
     assert_eq!(before["stale"], false);
     let put = app
-        .authed(Method::PUT, &format!("/api/v1/documents/{doc}"), &org.admin_key)
+        .authed(
+            Method::PUT,
+            &format!("/api/v1/documents/{doc}"),
+            &org.admin_key,
+        )
         .json(&json!({"content": "An entirely new text. It replaces the agreement."}))
         .send()
         .await
         .unwrap();
     assert_eq!(put.status(), 200);
-    let after = app.get_json(&format!("/api/v1/summaries/{id}"), &org.admin_key).await;
+    let after = app
+        .get_json(&format!("/api/v1/summaries/{id}"), &org.admin_key)
+        .await;
     assert_eq!(after["stale"], true);
-    let untouched = app.get_json(&format!("/api/v1/summaries/{kept}"), &org.admin_key).await;
+    let untouched = app
+        .get_json(&format!("/api/v1/summaries/{kept}"), &org.admin_key)
+        .await;
     assert_eq!(untouched["stale"], false);
 }
 
@@ -824,7 +955,10 @@ async fn a_bulk_run_summarises_each_document_once_with_progress_over_documents(a
     )
     .await;
     assert_eq!(by_source.status(), 202);
-    assert_eq!(by_source.json::<Value>().await.unwrap()["total_documents"], 5);
+    assert_eq!(
+        by_source.json::<Value>().await.unwrap()["total_documents"],
+        5
+    );
 
     let other = app.create_org("Other bulk").await;
     let foreign = post(

@@ -124,9 +124,7 @@ pub fn summarize(pages: &[(i64, &str)], options: ExtractiveOptions) -> Vec<Sente
             (score, i)
         })
         .collect();
-    let max_sentences = options
-        .max_sentences
-        .min(scored.len().div_ceil(3).max(3));
+    let max_sentences = options.max_sentences.min(scored.len().div_ceil(3).max(3));
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
     let mut chosen: Vec<usize> = Vec::new();
     let mut used = 0usize;
