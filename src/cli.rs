@@ -79,6 +79,8 @@ pub enum Command {
 impl Command {
     /// The client subcommands talk to a running server over HTTP and need none of the
     /// server's settings; this takes them out of the command.
+    // Parsed once per process: boxing the large variants would only move the bytes.
+    #[allow(clippy::result_large_err)]
     pub fn into_client(self) -> Result<ClientCommand, Self> {
         match self {
             Self::Workspace { command, client } => Ok(ClientCommand::Workspace(client, command)),

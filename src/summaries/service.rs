@@ -376,7 +376,12 @@ pub async fn create_bulk(
         }
         (None, workspace, source) if workspace.is_some() || source.is_some() => {
             if let Some(ws) = workspace {
-                crate::documents::service::own_workspaces(state, principal, &[ws.clone()]).await?;
+                crate::documents::service::own_workspaces(
+                    state,
+                    principal,
+                    std::slice::from_ref(ws),
+                )
+                .await?;
             }
             crate::documents::service::find_ids(state, org, workspace.as_deref(), source.as_deref())
                 .await?
