@@ -6,7 +6,8 @@ use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::auth::Role;
 use crate::client::{
-    AskArgs, ClientArgs, ClientCommand, CompareArgs, ResultsArgs, UploadArgs, WorkspaceCommand,
+    AskArgs, ClientArgs, ClientCommand, CompareArgs, ResultsArgs, SummarizeArgs, TemplatesCommand,
+    UploadArgs, WorkspaceCommand,
 };
 use crate::config::Settings;
 
@@ -73,10 +74,27 @@ pub enum ClientSubcommand {
     Results(ResultsArgs),
     /// Compare two runs question by question (client). Exits 1 on any pass → fail.
     Compare(CompareArgs),
+    /// Summarise a document and print the summary (client); extractive without a model.
+    Summarize(SummarizeArgs),
+    /// List, show or create prompt templates (client).
+    Templates {
+        #[command(subcommand)]
+        command: TemplatesCommand,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
 }
 
 impl ClientSubcommand {
-    const NAMES: [&'static str; 5] = ["workspace", "upload", "ask", "results", "compare"];
+    const NAMES: [&'static str; 7] = [
+        "workspace",
+        "upload",
+        "ask",
+        "results",
+        "compare",
+        "summarize",
+        "templates",
+    ];
 
     pub fn into_command(self) -> ClientCommand {
         match self {
@@ -85,6 +103,8 @@ impl ClientSubcommand {
             Self::Ask(a) => ClientCommand::Ask(a),
             Self::Results(a) => ClientCommand::Results(a),
             Self::Compare(a) => ClientCommand::Compare(a),
+            Self::Summarize(a) => ClientCommand::Summarize(a),
+            Self::Templates { command, client } => ClientCommand::Templates(client, command),
         }
     }
 }
@@ -117,6 +137,8 @@ pub fn parse_client() -> Option<ClientCli> {
 impl Command {
     /// The client subcommands talk to a running server over HTTP and need none of the
     /// server's settings; this takes them out of the command.
+    // Parsed once per process: boxing the large variants would only move the bytes.
+    #[allow(clippy::result_large_err)]
     pub fn into_client(self) -> Result<ClientCommand, Self> {
         match self {
             Self::Client(c) => Ok(c.into_command()),
@@ -264,6 +286,9 @@ pub enum BenchTarget {
     /// Question runs against the in-process AnythingLLM double: throughput with results
     /// persisted, a latency-bound run, peak RSS.
     Questions(crate::bench::questions::QuestionsBenchArgs),
+    /// Bulk summaries against the in-process fake LLM: throughput with rows persisted, a
+    /// latency-bound run under a provider limit, the extractive summariser, peak RSS.
+    Summaries(crate::bench::summaries::SummariesBenchArgs),
 }
 
 /// Was the setting with this environment variable given by a flag or the environment

@@ -45,6 +45,14 @@ pub enum ApiError {
         message: String,
         details: Option<Value>,
     },
+    /// A `422` with a code of its own (`llm_required`): the request is valid field by
+    /// field but cannot be served as the server is configured.
+    #[error("{message}")]
+    Unprocessable {
+        code: &'static str,
+        message: String,
+        details: Option<Value>,
+    },
     #[error("{0}")]
     Unauthorized(String),
     #[error("{0}")]
@@ -98,7 +106,9 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Validation { .. } | Self::Unprocessable { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
@@ -114,7 +124,9 @@ impl ApiError {
 
     fn details(&self) -> Option<Value> {
         match self {
-            Self::BadRequest { details, .. } | Self::Validation { details, .. } => details.clone(),
+            Self::BadRequest { details, .. }
+            | Self::Validation { details, .. }
+            | Self::Unprocessable { details, .. } => details.clone(),
             Self::RateLimited { retry_after_secs } => {
                 Some(serde_json::json!({ "retry_after_seconds": retry_after_secs }))
             }
@@ -183,6 +195,7 @@ impl IntoResponse for ApiError {
         };
         let code = match &self {
             Self::Validation { .. } => "validation_error",
+            Self::Unprocessable { code, .. } => code,
             Self::RateLimited { .. } => "rate_limited",
             _ => code_for_status(status),
         };

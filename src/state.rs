@@ -54,6 +54,11 @@ pub struct AppStateInner {
     pub ask_limits: Arc<BackendLimits>,
     /// Recently authenticated keys and sessions (emptied on every auth change).
     pub principals: Arc<PrincipalCache>,
+    /// LLM clients of the summaries, one breaker and connection pool per endpoint.
+    pub llm_clients: Arc<quire_llm::LlmClients>,
+    /// The server's LLM (`LLM_PROVIDER` + `LLM_BASE_URL`), the resolver's lowest layer;
+    /// `None`: extractive unless a request names a model.
+    pub default_llm: Option<quire_llm::LlmSettings>,
     /// The job types this process's workers run, recorded when they start, so the
     /// queue gauges read 0 (not their last value) for a type with no job left.
     job_types: OnceLock<Vec<String>>,
@@ -75,7 +80,10 @@ impl AppState {
             Duration::from_secs(settings.auth_cache_seconds),
             db.kind,
         ));
+        let default_llm = settings.llm_default()?;
         Ok(Self(Arc::new(AppStateInner {
+            llm_clients: Arc::new(quire_llm::LlmClients::default()),
+            default_llm,
             metrics: MetricsHandle::install()?,
             jwt: JwtKeys::new(secret_key.expose(), settings.jwt_algorithm),
             ask_limits: Arc::new(BackendLimits::new(settings.backend_max_concurrency)),

@@ -8,6 +8,7 @@
 mod http;
 mod output;
 mod runs;
+mod summaries;
 mod upload;
 mod workspace;
 
@@ -129,6 +130,59 @@ pub struct CompareArgs {
     pub client: ClientArgs,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SummaryFormatArg {
+    Markdown,
+    Text,
+    Json,
+}
+
+impl SummaryFormatArg {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Markdown => "markdown",
+            Self::Text => "text",
+            Self::Json => "json",
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct SummarizeArgs {
+    /// The document's id, or its title (or part of it, when that names one document).
+    pub document: String,
+    /// A template's name or id (default: the organisation's default summary template).
+    #[arg(long, short = 't')]
+    pub template: Option<String>,
+    #[arg(long, short = 'f', value_enum, default_value = "markdown")]
+    pub format: SummaryFormatArg,
+    /// The template's `language` variable.
+    #[arg(long)]
+    pub language: Option<String>,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TemplatesCommand {
+    /// List the organisation's templates and the global ones.
+    List,
+    /// Print one template (id or name).
+    Show { template: String },
+    /// Create a template from a MiniJinja file.
+    Create {
+        file: PathBuf,
+        /// Default: the file's name without extension.
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+        /// Make it the organisation's default summary template.
+        #[arg(long)]
+        default: bool,
+    },
+}
+
 fn unit_interval(s: &str) -> Result<f64, String> {
     let v: f64 = s.parse().map_err(|_| format!("'{s}' is not a number"))?;
     if (0.0..=1.0).contains(&v) {
@@ -146,6 +200,8 @@ pub enum ClientCommand {
     Ask(AskArgs),
     Results(ResultsArgs),
     Compare(CompareArgs),
+    Summarize(SummarizeArgs),
+    Templates(ClientArgs, TemplatesCommand),
 }
 
 impl ClientCommand {
@@ -156,6 +212,8 @@ impl ClientCommand {
             Self::Ask(a) => &a.client,
             Self::Results(a) => &a.client,
             Self::Compare(a) => &a.client,
+            Self::Summarize(a) => &a.client,
+            Self::Templates(args, _) => args,
         }
     }
 }
@@ -208,6 +266,8 @@ async fn run_inner(data_dir: &Path, command: ClientCommand) -> ClientResult<i32>
         ClientCommand::Ask(a) => runs::ask(&ctx, &a).await,
         ClientCommand::Results(a) => runs::results(&ctx, &a).await,
         ClientCommand::Compare(a) => runs::compare(&ctx, &a.before, &a.after).await,
+        ClientCommand::Summarize(a) => summaries::summarize(&ctx, &a).await,
+        ClientCommand::Templates(_, c) => summaries::templates(&ctx, &c).await,
     }
 }
 

@@ -39,6 +39,8 @@ const REDOC_JS: &[u8] = include_bytes!("../../assets/redoc/redoc.standalone.js")
         (name = "organisations", description = "The caller's organisation"),
         (name = "jobs", description = "Background jobs: state, progress, cancel, live events"),
         (name = "questions", description = "Question sets, scored runs, results and exports, comparisons, baselines"),
+        (name = "templates", description = "Prompt templates: the organisation's and the global ones"),
+        (name = "summaries", description = "Document summaries from templates, on any LLM or none"),
     )
 )]
 pub struct ApiDoc;

@@ -482,6 +482,29 @@ pub async fn list_library(
     Ok((rows, total.max(0) as u64))
 }
 
+/// Ids of the organisation's documents, optionally only those in a workspace or of a
+/// source type, oldest first.
+pub async fn find_document_ids(
+    pool: &AnyPool,
+    org_id: &str,
+    workspace_id: Option<&str>,
+    source_type: Option<&str>,
+) -> sqlx::Result<Vec<String>> {
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT d.id FROM documents d WHERE d.org_id = $1 \
+         AND ($2 IS NULL OR d.source_type = $2) \
+         AND ($3 IS NULL OR EXISTS (SELECT 1 FROM workspace_documents w \
+              WHERE w.document_id = d.id AND w.workspace_id = $3)) \
+         ORDER BY d.created_at, d.id",
+    )
+    .bind(org_id)
+    .bind(source_type)
+    .bind(workspace_id)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
 /// Pages of a document the caller has already found in its organisation.
 pub async fn document_pages(
     pool: &AnyPool,

@@ -238,6 +238,31 @@ pub async fn find(
         .ok_or(ApiError::NotFound("document"))
 }
 
+/// A document of the organisation with its pages' text, for jobs (which have no
+/// principal): `None` when the organisation has no such document.
+pub async fn find_with_pages(
+    state: &AppState,
+    org_id: &str,
+    id: &str,
+) -> Result<Option<(DocumentRow, Vec<(i64, String)>)>, ApiError> {
+    let Some(document) = repo::find_document(&state.db.pool, org_id, id).await? else {
+        return Ok(None);
+    };
+    let pages = repo::document_pages(&state.db.pool, &document).await?;
+    Ok(Some((document, pages)))
+}
+
+/// Documents of the organisation matching a filter (ids only, oldest first), for bulk
+/// work over a workspace or a source type.
+pub async fn find_ids(
+    state: &AppState,
+    org_id: &str,
+    workspace_id: Option<&str>,
+    source_type: Option<&str>,
+) -> Result<Vec<String>, ApiError> {
+    Ok(repo::find_document_ids(&state.db.pool, org_id, workspace_id, source_type).await?)
+}
+
 /// What the API gives to create a document (validated by the caller's DTO).
 pub struct ApiDocument {
     pub title: String,
@@ -360,6 +385,8 @@ pub async fn update_content(
     for workspace_id in &workspaces {
         crate::workspaces::service::enqueue_embedding(state, org, workspace_id).await?;
     }
+    // Summaries of the old content no longer describe the document.
+    crate::summaries::service::mark_stale_for_document(state, org, id).await?;
     find(state, principal, id).await
 }
 

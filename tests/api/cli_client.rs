@@ -828,3 +828,88 @@ async fn ask_prints_the_scored_table_and_exits_1_when_the_pass_rate_is_under_the
     );
     server.abort();
 }
+
+/// Issue 13's first "done when": the quickstart's server with no model, the sample
+/// bundle uploaded, and `quire summarize` on the contract prints an extractive summary
+/// whose sentences all occur in the document.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn summarize_prints_an_extractive_summary_of_the_sample_contract_from_its_sentences() {
+    let c = Client::start().await;
+    c.quire(&["upload", SAMPLE_BUNDLE, "--workspace", "procurement"])
+        .await
+        .assert_code(0);
+    let run = c.quire(&["summarize", "services-agreement.pdf"]).await;
+    run.assert_code(0);
+    assert_plain_text(&run.stdout);
+    assert!(run.stderr.contains("model: extractive"), "{}", run.stderr);
+
+    let library: Value = c
+        .app
+        .get_json("/api/v1/documents?q=services-agreement", &c.key)
+        .await;
+    let id = library["items"][0]["id"].as_str().unwrap();
+    let text: Value = c
+        .app
+        .get_json(&format!("/api/v1/documents/{id}/text"), &c.key)
+        .await;
+    let document: String = text["pages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["text"].as_str().unwrap())
+        .collect::<Vec<_>>()
+        .join("\n\n");
+    crate::summaries::assert_extractive_lines_occur_in(&run.stdout, &document);
+
+    // The templates the command line sees, and one of them by name.
+    let list = c.quire(&["templates", "list"]).await;
+    list.assert_code(0);
+    assert!(
+        list.stdout.contains("Contract key terms"),
+        "{}",
+        list.stdout
+    );
+    let show = c.quire(&["templates", "show", "contract key terms"]).await;
+    show.assert_code(0);
+    assert!(
+        show.stdout.contains("{{ document.content }}"),
+        "{}",
+        show.stdout
+    );
+    let file = c.data_dir.path().join("board.j2");
+    std::fs::write(&file, "For the board: {{ document.content }}").unwrap();
+    let created = c
+        .quire(&[
+            "templates",
+            "create",
+            file.to_str().unwrap(),
+            "--name",
+            "Board",
+        ])
+        .await;
+    created.assert_code(0);
+    assert!(
+        created.stdout.contains("created template \"Board\""),
+        "{}",
+        created.stdout
+    );
+    let by_name = c
+        .quire(&[
+            "summarize",
+            "services-agreement.pdf",
+            "--template",
+            "Board",
+            "--format",
+            "text",
+        ])
+        .await;
+    by_name.assert_code(0);
+    crate::summaries::assert_extractive_lines_occur_in(&by_name.stdout, &document);
+    let bad = c.data_dir.path().join("bad.j2");
+    std::fs::write(&bad, "{{ document.content }").unwrap();
+    let refused = c
+        .quire(&["templates", "create", bad.to_str().unwrap()])
+        .await;
+    refused.assert_code(2);
+    assert!(refused.stderr.contains("line 1"), "{}", refused.stderr);
+}

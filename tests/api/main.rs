@@ -31,6 +31,7 @@ mod rate_limits;
 mod sample;
 mod serve;
 mod storage;
+mod summaries;
 mod tenancy;
 mod text_input;
 mod users;

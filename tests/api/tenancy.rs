@@ -30,12 +30,33 @@ enum Fixture {
     Workspace,
     /// A document created through the API into a workspace of its own.
     Document,
+    /// An organisation's own prompt template.
+    Template,
+    /// A finished (extractive) summary of a document of its own.
+    Summary,
 }
 
 impl Fixture {
     /// Creates one row in `owner`'s organisation; returns its id.
     async fn create(self, app: &TestApp, owner: &TestOrg) -> String {
         let (path, body) = match self {
+            Fixture::Summary => {
+                let doc = crate::summaries::create_document(
+                    app,
+                    owner,
+                    "summarised",
+                    "The owner's contract. It says what the owner agreed to pay.",
+                )
+                .await;
+                let id =
+                    crate::summaries::start_summary(app, &owner.admin_key, &doc, json!({})).await;
+                crate::summaries::finished_summary(app, &owner.admin_key, &id).await;
+                return id;
+            }
+            Fixture::Template => (
+                "/api/v1/templates",
+                json!({ "name": "tenant template", "prompt_template": "{{ document.content }}" }),
+            ),
             Fixture::QuestionRun => {
                 let ws = crate::documents::create_workspace(
                     app,
@@ -107,6 +128,8 @@ impl Fixture {
         };
         match self {
             Fixture::QuestionSet => get(format!("/api/v1/question-sets/{id}")).await,
+            Fixture::Template => get(format!("/api/v1/templates/{id}")).await,
+            Fixture::Summary => get(format!("/api/v1/summaries/{id}")).await,
             Fixture::QuestionRun => {
                 let mut run = get(format!("/api/v1/questions/jobs/{id}")).await;
                 // Changes by itself as time passes.
@@ -283,6 +306,48 @@ const ROUTES: &[TenantRoute] = &[
         body: None,
         fixture: Fixture::Document,
     },
+    TenantRoute {
+        method: "POST",
+        path: "/api/v1/documents/{id}/summaries",
+        body: Some(r#"{}"#),
+        fixture: Fixture::Document,
+    },
+    TenantRoute {
+        method: "GET",
+        path: "/api/v1/templates/{id}",
+        body: None,
+        fixture: Fixture::Template,
+    },
+    TenantRoute {
+        method: "PUT",
+        path: "/api/v1/templates/{id}",
+        body: Some(r#"{"name": "taken over", "prompt_template": "{{ document.title }}"}"#),
+        fixture: Fixture::Template,
+    },
+    TenantRoute {
+        method: "DELETE",
+        path: "/api/v1/templates/{id}",
+        body: None,
+        fixture: Fixture::Template,
+    },
+    TenantRoute {
+        method: "GET",
+        path: "/api/v1/summaries/{id}",
+        body: None,
+        fixture: Fixture::Summary,
+    },
+    TenantRoute {
+        method: "DELETE",
+        path: "/api/v1/summaries/{id}",
+        body: None,
+        fixture: Fixture::Summary,
+    },
+    TenantRoute {
+        method: "POST",
+        path: "/api/v1/summaries/{id}/regenerate",
+        body: None,
+        fixture: Fixture::Summary,
+    },
 ];
 
 /// Collection routes and the fixture whose rows they list.
@@ -291,6 +356,8 @@ const LISTS: &[(&str, Fixture)] = &[
     ("/api/v1/api-keys?limit=200", Fixture::ApiKey),
     ("/api/v1/question-sets?limit=200", Fixture::QuestionSet),
     ("/api/v1/documents?limit=200", Fixture::Document),
+    ("/api/v1/templates?limit=200", Fixture::Template),
+    ("/api/v1/summaries?limit=200", Fixture::Summary),
 ];
 
 async fn another_organisations_principal_gets_404_on_every_tenant_route_and_nothing_changes(

@@ -40,6 +40,17 @@ pub enum Provider {
 }
 
 impl Provider {
+    /// The context window assumed when the settings name none (`context_tokens`):
+    /// 8,192 tokens for OpenAI-compatible servers — the smallest window of the models
+    /// commonly served by Ollama, vLLM and llama.cpp (Llama 3 8B), so a prompt that
+    /// fits it fits them all — and 200,000 for Anthropic (every current Claude model).
+    pub fn default_context_tokens(self) -> u32 {
+        match self {
+            Provider::OpenAi => 8_192,
+            Provider::Anthropic => 200_000,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Provider::OpenAi => "openai",
@@ -163,6 +174,10 @@ pub struct LlmSettings {
     pub max_tokens: u32,
     /// For the whole request, including reading the answer.
     pub timeout: Duration,
+    /// The model's context window in tokens (prompt and answer together); a longer
+    /// prompt is summarised map-reduce. Defaults to
+    /// [`Provider::default_context_tokens`].
+    pub context_tokens: u32,
 }
 
 impl LlmSettings {
@@ -175,6 +190,7 @@ impl LlmSettings {
             temperature: DEFAULT_TEMPERATURE,
             max_tokens: DEFAULT_MAX_TOKENS,
             timeout: DEFAULT_TIMEOUT,
+            context_tokens: provider.default_context_tokens(),
         }
     }
 
@@ -195,6 +211,9 @@ impl LlmSettings {
         }
         if self.timeout.is_zero() {
             return Err(SettingsError::invalid("timeout", "must be positive"));
+        }
+        if self.context_tokens == 0 {
+            return Err(SettingsError::invalid("context_tokens", "must be positive"));
         }
         Ok(())
     }
@@ -241,6 +260,9 @@ pub struct LlmOverride {
     pub timeout: Option<u32>,
     /// Base URL of an OpenAI-compatible or Anthropic API (embedded backend).
     pub base_url: Option<String>,
+    /// The model's context window in tokens (default: 8192 for OpenAI-compatible
+    /// servers, 200000 for Anthropic); longer summaries are made map-reduce.
+    pub context_tokens: Option<u32>,
 }
 
 impl LlmOverride {
@@ -266,6 +288,11 @@ impl LlmOverride {
             && m == 0
         {
             return Err(SettingsError::invalid("max_tokens", "must be positive"));
+        }
+        if let Some(c) = self.context_tokens
+            && c == 0
+        {
+            return Err(SettingsError::invalid("context_tokens", "must be positive"));
         }
         if let Some(url) = &self.base_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
@@ -324,6 +351,7 @@ impl LlmOverride {
             "max_tokens": self.max_tokens,
             "timeout": self.timeout,
             "base_url": self.base_url,
+            "context_tokens": self.context_tokens,
         })
     }
 
@@ -336,6 +364,7 @@ impl LlmOverride {
             max_tokens: over.max_tokens.or(self.max_tokens),
             timeout: over.timeout.or(self.timeout),
             base_url: over.base_url.clone().or_else(|| self.base_url.clone()),
+            context_tokens: over.context_tokens.or(self.context_tokens),
         }
     }
 
@@ -355,13 +384,14 @@ impl LlmOverride {
     }
 }
 
-const KNOWN_FIELDS: [&str; 6] = [
+const KNOWN_FIELDS: [&str; 7] = [
     "provider",
     "model",
     "temperature",
     "max_tokens",
     "timeout",
     "base_url",
+    "context_tokens",
 ];
 
 enum Choice {
@@ -462,6 +492,9 @@ impl<'a> LlmResolver<'a> {
         }
         if let Some(t) = o.timeout {
             settings.timeout = Duration::from_secs(u64::from(t));
+        }
+        if let Some(c) = o.context_tokens {
+            settings.context_tokens = c;
         }
         // The server's key belongs to the server's endpoint only.
         let same_endpoint = match self.server {
@@ -620,7 +653,8 @@ mod tests {
         assert_eq!(
             o.to_json(),
             json!({"provider": "openai", "model": "gpt-4o-mini", "temperature": 0.1,
-                   "max_tokens": null, "timeout": null, "base_url": null})
+                   "max_tokens": null, "timeout": null, "base_url": null,
+                   "context_tokens": null})
         );
         assert_eq!(serde_json::to_value(&o).unwrap(), o.to_json());
         assert_eq!(LlmOverride::from_json(&o.to_json()).unwrap(), o);

@@ -73,6 +73,8 @@ impl RecordedRequest {
 struct Shared {
     api_key: Option<String>,
     reply: Option<String>,
+    /// Answers used once each, oldest first, before `reply`.
+    queued_replies: VecDeque<String>,
     faults: VecDeque<Fault>,
     requests: Vec<RecordedRequest>,
 }
@@ -144,6 +146,15 @@ impl FakeLlm {
         lock(&self.shared).reply = text.map(str::to_owned);
     }
 
+    /// The next answers' texts, one per answered request, before [`FakeLlm::set_reply`]'s
+    /// (a model that first answers badly, then well).
+    pub fn queue_replies(&self, texts: &[&str]) {
+        let mut shared = lock(&self.shared);
+        shared
+            .queued_replies
+            .extend(texts.iter().map(|t| (*t).to_owned()));
+    }
+
     /// The next `n` requests meet `fault`, after any already queued.
     pub fn fail_next(&self, n: usize, fault: Fault) {
         let mut shared = lock(&self.shared);
@@ -199,14 +210,14 @@ async fn handle(
     body: Bytes,
 ) -> Response<Body> {
     let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let (fault, api_key, reply) = {
+    let (fault, api_key) = {
         let mut s = lock(&shared);
         s.requests.push(RecordedRequest {
             path: uri.path().to_owned(),
             headers: headers.clone(),
             body: parsed.clone(),
         });
-        (s.faults.pop_front(), s.api_key.clone(), s.reply.clone())
+        (s.faults.pop_front(), s.api_key.clone())
     };
     match fault {
         Some(Fault::Slow(delay)) => tokio::time::sleep(delay).await,
@@ -257,6 +268,11 @@ async fn handle(
             "invalid_request_error",
             "messages: field required",
         );
+    };
+    // A queued reply is spent only by a request that is answered.
+    let reply = {
+        let mut s = lock(&shared);
+        s.queued_replies.pop_front().or_else(|| s.reply.clone())
     };
     let model = parsed
         .get("model")
