@@ -189,6 +189,14 @@ fn total_name(item: &LineItem) -> String {
     n.strip_prefix("total").unwrap_or(&n).trim().to_owned()
 }
 
+fn related(outer: &str, inner: &str) -> bool {
+    const WEAK: &[&str] = &["and", "of", "net", "other", "the", "total", "s"];
+    inner
+        .split(' ')
+        .filter(|w| !WEAK.contains(w))
+        .any(|w| outer.split(' ').any(|o| o == w))
+}
+
 fn sums(items: &[LineItem], periods: &[Period]) -> Vec<Check> {
     let mut checks = Vec::new();
     // For every named total already read: where a total above it resumes
@@ -226,6 +234,12 @@ fn sums(items: &[LineItem], periods: &[Period]) -> Vec<Check> {
             let index = r as usize;
             let item = &items[index];
             if let Some(next) = resume[index] {
+                // Without a heading, a total above is one of ours only when the
+                // names share a word ("Total liabilities" in "Total liabilities
+                // and equity", not "Total assets" above "Total liabilities").
+                if matched.is_none() && !related(&name, &total_name(item)) {
+                    break;
+                }
                 components.push(index);
                 r = next;
                 continue;

@@ -264,7 +264,11 @@ pub fn detect(text: &str) -> Detection {
         if squashed.contains("continued") {
             continued = true;
         }
-        if let Some(needle) = OTHER_TITLES.iter().find(|n| squashed.contains(*n)) {
+        let footer = squashed.contains("accompanyingnotes") || squashed.starts_with("see");
+        if let Some(needle) = OTHER_TITLES
+            .iter()
+            .find(|n| !footer && squashed.contains(*n))
+        {
             add(&mut scores, Other, 8.0);
             evidence.push((Other, format!("heading: {line} ({needle})")));
             continue;

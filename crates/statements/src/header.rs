@@ -251,6 +251,16 @@ pub fn parse_header(text: &str) -> Header {
 fn periods(head: &[&str]) -> Vec<Period> {
     // The column heading block: trailing lines of heading words with a year,
     // date or duration.
+    // Section headings ("ASSETS", "Current assets:") may sit between the
+    // column headings and the first row.
+    let meaningful_line = |line: &str| {
+        !years_in(line).is_empty() || !dates_in(line).is_empty() || !durations_in(line).is_empty()
+    };
+    let end = head
+        .iter()
+        .rposition(|line| meaningful_line(line) && line.split_whitespace().all(is_heading_word))
+        .map_or(head.len(), |i| i + 1);
+    let head = &head[..end];
     let mut start = head.len();
     while start > 0 {
         let line = head[start - 1];
@@ -278,11 +288,17 @@ fn periods(head: &[&str]) -> Vec<Period> {
     }
     let mut durations: Vec<u32> = block.iter().flat_map(|l| durations_in(l)).collect();
     if durations.is_empty() {
-        durations = above.iter().flat_map(|l| durations_in(l)).take(1).collect();
+        durations = above.iter().flat_map(|l| durations_in(l)).collect();
+        if durations.len() != n {
+            durations.truncate(1);
+        }
     }
     let mut dates: Vec<DateMark> = block.iter().flat_map(|l| dates_in(l)).collect();
     if dates.is_empty() {
-        dates = above.iter().flat_map(|l| dates_in(l)).take(1).collect();
+        dates = above.iter().flat_map(|l| dates_in(l)).collect();
+        if dates.len() != n {
+            dates.truncate(1);
+        }
     }
     let months = spread(&durations, n);
     let dates = spread(&dates, n);
