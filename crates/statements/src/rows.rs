@@ -219,15 +219,16 @@ fn split_aligned(line: &str) -> (String, usize, Vec<Cell>) {
     }
     // A value glued to the label by one space ("… of $1,200 and $950   22,340")
     // belongs to the label when a wider gap further right separates the values.
-    if cut > 0 && cut < toks.len() && toks[cut].0.saturating_sub(toks[cut - 1].1) < 2 {
-        if let Some(wider) =
+    if cut > 0
+        && cut < toks.len()
+        && toks[cut].0.saturating_sub(toks[cut - 1].1) < 2
+        && let Some(wider) =
             (cut + 1..toks.len()).find(|&b| toks[b].0.saturating_sub(toks[b - 1].1) >= 2)
-            && toks[cut..wider]
-                .iter()
-                .any(|(_, _, t)| t.chars().any(|c| c.is_ascii_digit()))
-        {
-            cut = wider;
-        }
+        && toks[cut..wider]
+            .iter()
+            .any(|(_, _, t)| t.chars().any(|c| c.is_ascii_digit()))
+    {
+        cut = wider;
     }
     let label = toks[..cut]
         .iter()
