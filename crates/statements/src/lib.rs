@@ -210,7 +210,18 @@ pub fn split_pages(text: &str) -> Vec<&str> {
 
 /// Detects every page, stitches continued pages and parses each statement.
 pub fn analyze<S: AsRef<str>>(pages: &[S]) -> Analysis {
-    let detections: Vec<Detection> = pages.iter().map(|p| detect(p.as_ref())).collect();
+    let numbered: Vec<(u32, &str)> = pages
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (page_number(i), p.as_ref()))
+        .collect();
+    analyze_pages(&numbered)
+}
+
+/// As [`analyze`], for pages given with their own 1-based numbers (a selection of a
+/// document's pages).
+pub fn analyze_pages(pages: &[(u32, &str)]) -> Analysis {
+    let detections: Vec<Detection> = pages.iter().map(|(_, p)| detect(p)).collect();
     let mut results = Vec::with_capacity(pages.len());
     // Groups of page indexes, each one statement.
     let mut groups: Vec<(StatementType, Vec<usize>)> = Vec::new();
@@ -241,7 +252,7 @@ pub fn analyze<S: AsRef<str>>(pages: &[S]) -> Analysis {
         };
         previous = statement.map(|_| detection.statement_type);
         results.push(PageResult {
-            page: page_number(index),
+            page: pages[index].0,
             detection,
             statement,
         });
@@ -251,7 +262,7 @@ pub fn analyze<S: AsRef<str>>(pages: &[S]) -> Analysis {
         .map(|(kind, indexes)| {
             let texts: Vec<(u32, &str)> = indexes
                 .iter()
-                .map(|&i| (page_number(i), pages[i].as_ref()))
+                .map(|&i| pages[i])
                 .collect();
             let confidence = indexes
                 .iter()
