@@ -260,10 +260,7 @@ pub fn analyze_pages(pages: &[(u32, &str)]) -> Analysis {
     let statements = groups
         .iter()
         .map(|(kind, indexes)| {
-            let texts: Vec<(u32, &str)> = indexes
-                .iter()
-                .map(|&i| pages[i])
-                .collect();
+            let texts: Vec<(u32, &str)> = indexes.iter().map(|&i| pages[i]).collect();
             let confidence = indexes
                 .iter()
                 .map(|&i| results[i].detection.confidence)
