@@ -151,8 +151,10 @@ pub fn build_router(state: AppState) -> anyhow::Result<HttpService> {
     let (api, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(api_routes())
         .split_for_parts();
-    crate::http::version::declare(&mut openapi);
+    // The standard answers first: the API-Version header is declared on every answer,
+    // the added 401/403/422… included.
     crate::docs::finish(&mut openapi);
+    crate::http::version::declare(&mut openapi);
     let settings = state.settings.clone();
     // Every `/api/v1` route is declared through utoipa, so the document lists them all.
     let templates = RouteTemplates::new(

@@ -33,6 +33,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// inline `prompt`, or the default summary template. Without a model it is extractive
 /// (`model_used: "extractive"`); `format: json` then is a `422` `llm_required`.
 #[utoipa::path(post, path = "/api/v1/documents/{id}/summaries", tag = "summaries",
+    security(("bearer" = []), ("api_key" = [])),
     params(("id" = String, Path, description = "The document")),
     request_body = CreateSummaryRequest,
     responses((status = 202, body = SummaryAccepted),
@@ -54,6 +55,7 @@ async fn create_summary(
 /// children, one `summaries.generate` job per document, go on the queue a window at a
 /// time; cancelling the parent stops the rest).
 #[utoipa::path(post, path = "/api/v1/summaries/bulk", tag = "summaries",
+    security(("bearer" = []), ("api_key" = [])),
     request_body = BulkSummaryRequest,
     responses((status = 202, body = BulkAccepted),
               (status = 400, body = crate::error::ErrorBody),
@@ -80,6 +82,7 @@ pub struct SummaryQuery {
 
 /// The organisation's summaries, newest first.
 #[utoipa::path(get, path = "/api/v1/summaries", tag = "summaries",
+    security(("bearer" = []), ("api_key" = [])),
     params(ListParams, SummaryQuery),
     responses((status = 200, body = Page<SummaryResponse>),
               (status = 422, body = crate::error::ErrorBody, description = "an invalid filter, named in `details.field`")))]
@@ -108,6 +111,7 @@ async fn list_summaries(
 /// One summary with its provenance (template text, rendered prompt, model, tokens,
 /// settings, content hash, processing time).
 #[utoipa::path(get, path = "/api/v1/summaries/{id}", tag = "summaries",
+    security(("bearer" = []), ("api_key" = [])),
     params(("id" = String, Path)),
     responses((status = 200, body = SummaryResponse), (status = 404, body = crate::error::ErrorBody)))]
 async fn get_summary(
@@ -122,6 +126,7 @@ async fn get_summary(
 
 /// Deletes a summary (a job still making it finds it gone and stops).
 #[utoipa::path(delete, path = "/api/v1/summaries/{id}", tag = "summaries",
+    security(("bearer" = []), ("api_key" = [])),
     params(("id" = String, Path)),
     responses((status = 204, description = "deleted"), (status = 404, body = crate::error::ErrorBody)))]
 async fn delete_summary(
@@ -140,6 +145,7 @@ async fn delete_summary(
 /// A new summary made as this one was (same template, prompt, format, variables and
 /// settings), never from the cache.
 #[utoipa::path(post, path = "/api/v1/summaries/{id}/regenerate", tag = "summaries",
+    security(("bearer" = []), ("api_key" = [])),
     params(("id" = String, Path)),
     responses((status = 202, body = SummaryAccepted), (status = 404, body = crate::error::ErrorBody),
               (status = 422, body = crate::error::ErrorBody)))]

@@ -96,6 +96,7 @@ fn check_template(text: &str) -> Result<String, ApiError> {
 
 /// The organisation's templates and the global ones (global first), by name.
 #[utoipa::path(get, path = "/api/v1/templates", tag = "templates",
+    security(("bearer" = []), ("api_key" = [])),
     params(ListParams, TemplateQuery),
     responses((status = 200, body = Page<TemplateResponse>), (status = 422, body = crate::error::ErrorBody)))]
 async fn list_templates(
@@ -132,6 +133,7 @@ async fn list_templates(
 /// Creates a template, or copies one (`copy_from`). A syntax error or an unknown
 /// variable is a `400` naming line and column.
 #[utoipa::path(post, path = "/api/v1/templates", tag = "templates",
+    security(("bearer" = []), ("api_key" = [])),
     request_body = CreateTemplateRequest,
     responses((status = 201, body = TemplateResponse),
               (status = 400, body = crate::error::ErrorBody, description = "the template does not parse or names an unknown variable; details: line, column"),
@@ -182,6 +184,7 @@ async fn create_template(
 
 /// One template, the organisation's or a global one.
 #[utoipa::path(get, path = "/api/v1/templates/{id}", tag = "templates",
+    security(("bearer" = []), ("api_key" = [])),
     params(("id" = String, Path)),
     responses((status = 200, body = TemplateResponse), (status = 404, body = crate::error::ErrorBody)))]
 async fn get_template(
@@ -206,6 +209,7 @@ fn read_only(id: &str) -> ApiResult<()> {
 /// Changes an organisation's template (same checks as creating one). Global templates
 /// are `403`.
 #[utoipa::path(put, path = "/api/v1/templates/{id}", tag = "templates",
+    security(("bearer" = []), ("api_key" = [])),
     params(("id" = String, Path)), request_body = UpdateTemplateRequest,
     responses((status = 200, body = TemplateResponse),
               (status = 400, body = crate::error::ErrorBody, description = "details: line, column"),
@@ -246,6 +250,7 @@ async fn update_template(
 
 /// Deletes an organisation's template; summaries made from it keep its text.
 #[utoipa::path(delete, path = "/api/v1/templates/{id}", tag = "templates",
+    security(("bearer" = []), ("api_key" = [])),
     params(("id" = String, Path)),
     responses((status = 204, description = "deleted"),
               (status = 403, body = crate::error::ErrorBody, description = "a global template"),
