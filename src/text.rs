@@ -41,6 +41,11 @@ macro_rules! name_type {
     };
 }
 
+/// Longest display name, organisation name or API key name, in characters.
+pub const MAX_NAME_CHARS: usize = 200;
+/// Longest document title, in characters.
+pub const MAX_TITLE_CHARS: usize = 500;
+
 name_type!(
     /// A name of a workspace or a question set (255 characters).
     Name,
@@ -49,12 +54,12 @@ name_type!(
 name_type!(
     /// A person's or an organisation's name, or an API key's (200 characters).
     ShortName,
-    crate::auth::model::MAX_NAME_CHARS
+    MAX_NAME_CHARS
 );
 name_type!(
     /// A document's title (500 characters).
     Title,
-    crate::documents::model::MAX_TITLE_CHARS
+    MAX_TITLE_CHARS
 );
 
 /// Characters that change how the text around them is displayed without being seen:

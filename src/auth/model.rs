@@ -93,8 +93,7 @@ impl Principal {
 
 /// Longest email accepted (RFC 5321's path limit).
 pub const MAX_EMAIL_LEN: usize = 254;
-/// Longest display name or organisation name, in characters.
-pub const MAX_NAME_CHARS: usize = 200;
+pub use crate::text::MAX_NAME_CHARS;
 
 /// A plausible email address, trimmed: one `@` with text on both sides, no whitespace
 /// or control characters. Delivery is not our concern; uniqueness and sanity are.

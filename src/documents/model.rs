@@ -185,8 +185,7 @@ pub struct DocumentTextResponse {
     pub pages: Vec<PageTextResponse>,
 }
 
-/// Longest title, in characters.
-pub const MAX_TITLE_CHARS: usize = 500;
+pub use crate::text::MAX_TITLE_CHARS;
 /// The sources a document given as content may name (`upload` is for uploads).
 fn api_source_type_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
     crate::docs::contract::one_of(
