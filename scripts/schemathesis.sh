@@ -124,11 +124,13 @@ parameters = { "path.a" = "$run", "path.b" = "$second_run" }
 EOF
 
 # Rules a JSON Schema cannot say, so a request valid by the document may still be a
-# 422/415 here, on these operations only (every other check still runs on them):
+# 400/415/422 here, on these operations only (every other check still runs on them):
 # a key's expiry must be in the future; an upload is judged by its content (a ZIP, PDF,
-# JSON or CSV), not by the form; a question set takes questions or format with
+# JSON or CSV), not by the form, and a part named with control characters is a
+# malformed multipart body (400); a question set takes questions or format with
 # content, not both, and its questions follow quire-evals' rules; a run takes exactly
-# one source of questions; LLM settings (llm_config) are checked by quire-llm.
+# one source of questions, and a question file that does not parse is a 400 naming the
+# line; LLM settings (llm_config) are checked by quire-llm.
 for op in "POST /api/v1/api-keys" "POST /api/v1/documents/upload" \
   "POST /api/v1/question-sets" "PUT /api/v1/question-sets/{id}" "POST /api/v1/questions/execute" \
   "POST /api/v1/workspaces" "PUT /api/v1/workspaces/{id}" "POST /api/v1/workspaces/{id}/chat"; do
@@ -137,7 +139,7 @@ for op in "POST /api/v1/api-keys" "POST /api/v1/documents/upload" \
 [[operations]]
 include-method = "${op%% *}"
 include-path = "${op#* }"
-checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "415", "422", "429", "5xx"]
+checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "400", "401", "403", "404", "409", "415", "422", "429", "5xx"]
 EOF
 done
 

@@ -48,8 +48,9 @@ pub struct StandardAnswers;
 impl utoipa::Modify for StandardAnswers {
     fn modify(&self, openapi: &mut OpenApi) {
         if let Some(components) = openapi.components.as_mut() {
-            for schema in components.schemas.values_mut() {
-                if let RefOr::T(schema) = schema {
+            // An error's message may quote the input it refuses.
+            for (name, schema) in components.schemas.iter_mut() {
+                if let (RefOr::T(schema), false) = (schema, name == "ErrorBody") {
                     refuse_nul(schema);
                 }
             }
@@ -187,6 +188,14 @@ pub fn one_of<'a>(values: impl IntoIterator<Item = &'a str>) -> RefOr<Schema> {
     ObjectBuilder::new()
         .schema_type(Type::String)
         .enum_values(Some(values.into_iter().map(str::to_owned)))
+        .into()
+}
+
+/// [`one_of`], or `null` (an optional field of a JSON body).
+pub fn one_of_or_null<'a>(values: impl IntoIterator<Item = &'a str>) -> RefOr<Schema> {
+    utoipa::openapi::schema::OneOfBuilder::new()
+        .item(one_of(values))
+        .item(ObjectBuilder::new().schema_type(Type::Null))
         .into()
 }
 

@@ -188,7 +188,7 @@ pub struct DocumentTextResponse {
 pub use crate::text::MAX_TITLE_CHARS;
 /// The sources a document given as content may name (`upload` is for uploads).
 fn api_source_type_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-    crate::docs::contract::one_of(
+    crate::docs::contract::one_of_or_null(
         SourceType::ALL
             .into_iter()
             .filter(|t| *t != SourceType::Upload)
@@ -213,7 +213,6 @@ pub struct CreateDocumentRequest {
     #[schema(value_type = crate::text::Title)]
     pub title: String,
     /// Text (a JSON string) or any other JSON value (stored and indexed as JSON).
-    #[schema(value_type = Object)]
     pub content: serde_json::Value,
     /// `api` (default), `notion`, `confluence` or `guru`; `upload` is for uploads only.
     #[schema(schema_with = api_source_type_schema)]
@@ -247,7 +246,7 @@ pub struct CreateDocumentRequest {
 pub struct UpdateDocumentRequest {
     #[schema(value_type = Option<crate::text::Title>)]
     pub title: Option<String>,
-    #[schema(value_type = Object)]
+    /// Text (a JSON string) or any other JSON value.
     pub content: serde_json::Value,
     /// An http(s) URL.
     #[schema(

@@ -306,7 +306,7 @@ async fn get_document_text(
     params(("id" = String, Path)),
     security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, description = "The original, in the media type of its document type",
-               content((Vec<u8> = "application/pdf"), (Object = "application/json"), (String = "text/csv"),
+               content((Vec<u8> = "application/pdf"), (serde_json::Value = "application/json"), (String = "text/csv"),
                        (String = "text/plain"))),
               (status = 404, body = crate::error::ErrorBody)))]
 async fn download_document(

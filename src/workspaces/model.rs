@@ -95,7 +95,7 @@ pub struct UpdateWorkspaceRequest {
 
 /// A built-in prompt.
 fn prompt_preset_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-    crate::docs::contract::one_of(prompts::PRESETS.iter().copied())
+    crate::docs::contract::one_of_or_null(prompts::PRESETS.iter().copied())
 }
 
 pub fn validate_name(name: &str) -> Result<String, ApiError> {
