@@ -10,16 +10,17 @@ use tokio::sync::OnceCell;
 
 use crate::error::ApiError;
 
-/// Longest password accepted, in bytes. Long enough for any passphrase, short enough
-/// that nobody can make the server hash megabytes.
-pub const MAX_PASSWORD_BYTES: usize = 1024;
+/// Longest password accepted, in characters (so at most 4 KiB of UTF-8), as the OpenAPI
+/// document's `maxLength` counts them. Long enough for any passphrase, short enough that
+/// nobody can make the server hash megabytes.
+pub const MAX_PASSWORD_CHARS: usize = 1024;
 
 /// Checks the length rules; `field` names the JSON field in the 422.
 pub fn validate_new_password(field: &str, password: &str, min_chars: u32) -> Result<(), ApiError> {
-    if password.len() > MAX_PASSWORD_BYTES {
+    if password.chars().count() > MAX_PASSWORD_CHARS {
         return Err(ApiError::invalid_field(
             field,
-            format!("must be at most {MAX_PASSWORD_BYTES} bytes"),
+            format!("must be at most {MAX_PASSWORD_CHARS} characters"),
         ));
     }
     if password.chars().count() < min_chars as usize {

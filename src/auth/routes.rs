@@ -43,7 +43,7 @@ pub struct RegisterRequest {
     organisation_name: String,
     #[schema(format = Email, max_length = 254)]
     email: String,
-    #[schema(format = Password, min_length = 8, max_length = 256)]
+    #[schema(format = Password, min_length = 8, max_length = 1024)]
     password: String,
     /// Defaults to the part of the email before `@`.
     #[schema(value_type = Option<crate::text::ShortName>)]

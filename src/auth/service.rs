@@ -101,7 +101,7 @@ pub fn email_taken_or_internal(e: sqlx::Error) -> ApiError {
 /// Checks an email and password. Unknown email, wrong password, a user without a
 /// password and a deactivated user all get the same `401`, after the same argon2 work.
 pub async fn login(state: &AppState, email: &str, password: String) -> Result<TokenPair, ApiError> {
-    if password.len() > password::MAX_PASSWORD_BYTES {
+    if password.chars().count() > password::MAX_PASSWORD_CHARS {
         return Err(invalid_login());
     }
     let user = crate::users::repo::find_user_by_email(&state.db.pool, email).await?;

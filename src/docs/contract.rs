@@ -154,6 +154,12 @@ fn complete(op: &mut Operation, rate_limited: bool) {
     if in_path {
         add(op, 404, "No such resource in the caller's organisation.");
     }
+    // Any request may carry an API-Version header (declared by `http::version`).
+    add(
+        op,
+        400,
+        "An unsupported API-Version header (details.supported lists the versions).",
+    );
     if rate_limited {
         add(op, 429, "Rate limited: Retry-After says when to try again.");
     }

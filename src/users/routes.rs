@@ -63,7 +63,7 @@ pub struct CreateUserRequest {
     #[schema(value_type = Option<crate::text::ShortName>)]
     display_name: Option<String>,
     /// Optional: without one the user cannot log in with a password.
-    #[schema(format = Password, min_length = 8, max_length = 256)]
+    #[schema(format = Password, min_length = 8, max_length = 1024)]
     password: Option<String>,
     role: Role,
 }
@@ -77,7 +77,7 @@ pub struct UpdateUserRequest {
     /// `false` deactivates: the user's tokens and API keys stop working at once.
     is_active: Option<bool>,
     /// Sets a new password.
-    #[schema(format = Password, min_length = 8, max_length = 256)]
+    #[schema(format = Password, min_length = 8, max_length = 1024)]
     password: Option<String>,
 }
 
