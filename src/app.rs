@@ -22,6 +22,7 @@ use crate::http::stack::{HttpService, with_http_stack};
 use crate::jobs::{JobRegistry, WorkerPool};
 use crate::questions::run::{RUN_JOB_TYPE, RunQuestions};
 use crate::state::AppState;
+use crate::statements::jobs::{EXTRACT_JOB_TYPE, ExtractStatements};
 
 /// The capabilities' job handlers, added to `base` (the diagnostics
 /// `jobs::registry_from_settings` enables, or a test's own job types).
@@ -29,6 +30,7 @@ pub fn job_registry(state: &AppState, base: JobRegistry) -> JobRegistry {
     base.register(UPLOAD_JOB_TYPE, ProcessUpload(state.clone()))
         .register(EMBED_JOB_TYPE, EmbedDocuments(state.clone()))
         .register(RUN_JOB_TYPE, RunQuestions(state.clone()))
+        .register(EXTRACT_JOB_TYPE, ExtractStatements(state.clone()))
 }
 
 /// Starts this process's job workers with every capability's handlers.
@@ -140,6 +142,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::orgs::router())
         .merge(crate::jobs::routes::router())
         .merge(crate::questions::router())
+        .merge(crate::statements::router())
 }
 
 pub fn build_router(state: AppState) -> anyhow::Result<HttpService> {

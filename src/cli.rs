@@ -54,6 +54,9 @@ pub enum Command {
     Results(ResultsArgs),
     /// Compare two runs question by question (client). Exits 1 on any pass → fail.
     Compare(CompareArgs),
+    /// Read a PDF for financial statements on this machine (no server, no network) and
+    /// print each statement with its periods, scale and checks.
+    Extract(crate::statements::cli::ExtractArgs),
     /// Measure parts of Quire on this machine (diagnostics; built with `--features bench`).
     #[cfg(feature = "bench")]
     #[command(hide = true, subcommand)]

@@ -35,6 +35,7 @@ const REDOC_JS: &[u8] = include_bytes!("../../assets/redoc/redoc.standalone.js")
         (name = "organisations", description = "The caller's organisation"),
         (name = "jobs", description = "Background jobs: state, progress, cancel, live events"),
         (name = "questions", description = "Question sets, scored runs, results and exports, comparisons, baselines"),
+        (name = "statements", description = "Financial statements from PDFs: detection, extraction jobs, line items, checks"),
     )
 )]
 pub struct ApiDoc;

@@ -26,6 +26,7 @@ mod questions;
 mod rate_limits;
 mod sample;
 mod serve;
+mod statements;
 mod storage;
 mod tenancy;
 mod text_input;

@@ -30,12 +30,44 @@ enum Fixture {
     Workspace,
     /// A document created through the API into a workspace of its own.
     Document,
+    /// A finished extraction of a scan (no text: a `needs_ocr` page, no statements).
+    Extraction,
+    /// A statement of an extraction of the corpus's 10-K (needs `pdftotext`).
+    Statement,
 }
 
 impl Fixture {
     /// Creates one row in `owner`'s organisation; returns its id.
     async fn create(self, app: &TestApp, owner: &TestOrg) -> String {
         let (path, body) = match self {
+            Fixture::Extraction => {
+                let accepted = crate::statements::extract_upload(
+                    app,
+                    &owner.admin_key,
+                    "scan.pdf",
+                    quire_ingest::fixtures::scanned_pdf(),
+                )
+                .await;
+                let id = accepted["extraction_id"].as_str().unwrap().to_owned();
+                crate::statements::finished_extraction(app, &owner.admin_key, &id).await;
+                return id;
+            }
+            Fixture::Statement => {
+                let accepted = crate::statements::extract_upload(
+                    app,
+                    &owner.admin_key,
+                    "acme-10k.pdf",
+                    crate::statements::ten_k_pdf(),
+                )
+                .await;
+                let id = accepted["extraction_id"].as_str().unwrap().to_owned();
+                let extraction =
+                    crate::statements::finished_extraction(app, &owner.admin_key, &id).await;
+                return extraction["statement_ids"][0]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("a statement (pdftotext installed): {extraction}"))
+                    .to_owned();
+            }
             Fixture::QuestionRun => {
                 let ws = crate::documents::create_workspace(
                     app,
@@ -106,6 +138,8 @@ impl Fixture {
                 .unwrap()
         };
         match self {
+            Fixture::Extraction => get(format!("/api/v1/extractions/{id}")).await,
+            Fixture::Statement => get(format!("/api/v1/statements/{id}")).await,
             Fixture::QuestionSet => get(format!("/api/v1/question-sets/{id}")).await,
             Fixture::QuestionRun => {
                 let mut run = get(format!("/api/v1/questions/jobs/{id}")).await;
@@ -277,6 +311,36 @@ const ROUTES: &[TenantRoute] = &[
         body: None,
         fixture: Fixture::Document,
     },
+    TenantRoute {
+        method: "GET",
+        path: "/api/v1/extractions/{id}",
+        body: None,
+        fixture: Fixture::Extraction,
+    },
+    TenantRoute {
+        method: "DELETE",
+        path: "/api/v1/extractions/{id}",
+        body: None,
+        fixture: Fixture::Extraction,
+    },
+    TenantRoute {
+        method: "GET",
+        path: "/api/v1/statements/{id}",
+        body: None,
+        fixture: Fixture::Statement,
+    },
+    TenantRoute {
+        method: "GET",
+        path: "/api/v1/statements/{id}?format=csv",
+        body: None,
+        fixture: Fixture::Statement,
+    },
+    TenantRoute {
+        method: "DELETE",
+        path: "/api/v1/statements/{id}",
+        body: None,
+        fixture: Fixture::Statement,
+    },
 ];
 
 /// Collection routes and the fixture whose rows they list.
@@ -285,6 +349,8 @@ const LISTS: &[(&str, Fixture)] = &[
     ("/api/v1/api-keys?limit=200", Fixture::ApiKey),
     ("/api/v1/question-sets?limit=200", Fixture::QuestionSet),
     ("/api/v1/documents?limit=200", Fixture::Document),
+    ("/api/v1/extractions?limit=200", Fixture::Extraction),
+    ("/api/v1/statements?limit=200", Fixture::Statement),
 ];
 
 async fn another_organisations_principal_gets_404_on_every_tenant_route_and_nothing_changes(
