@@ -434,3 +434,47 @@ async fn extraction_refuses_what_is_not_a_pdf_or_not_valid(app: TestApp) {
         .unwrap();
     assert_error_envelope(response, 415, "unsupported_media_type").await;
 }
+
+#[test]
+fn quire_extract_prints_the_statements_of_a_10k_with_their_checks() {
+    if !pdftotext_installed() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI installs poppler-utils"
+        );
+        eprintln!("SKIPPED: pdftotext (poppler-utils) is not installed");
+        return;
+    }
+    let pdf = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("crates/statements/tests/corpus/pdf/ten_k.pdf");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_quire"))
+        .arg("extract")
+        .arg(&pdf)
+        .output()
+        .expect("quire runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    for kind in [
+        "== income_statement",
+        "== balance_sheet",
+        "== cash_flow (page 6, 7)",
+        "== equity",
+        "== comprehensive_income",
+    ] {
+        assert!(text.contains(kind), "{kind} missing:\n{text}");
+    }
+    assert!(text.contains("scale 1000000, currency USD"), "{text}");
+    assert!(text.contains("2021-12-31"), "{text}");
+    assert!(text.contains("PASS balance:"), "{text}");
+    assert!(!text.contains("FAIL "), "{text}");
+    assert!(text.contains("5 statements, 0 checks failed"), "{text}");
+    let missing = std::process::Command::new(env!("CARGO_BIN_EXE_quire"))
+        .args(["extract", "/nonexistent/file.pdf"])
+        .output()
+        .expect("quire runs");
+    assert_eq!(missing.status.code(), Some(2));
+}
