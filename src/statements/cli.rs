@@ -100,7 +100,7 @@ fn amount(value: Option<f64>, kind: ValueKind) -> String {
             let digits = format!("{:.0}", v.abs());
             let mut grouped = String::new();
             for (i, c) in digits.chars().enumerate() {
-                if i > 0 && (digits.len() - i) % 3 == 0 {
+                if i > 0 && (digits.len() - i).is_multiple_of(3) {
                     grouped.push(',');
                 }
                 grouped.push(c);
