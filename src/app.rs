@@ -22,6 +22,7 @@ use crate::http::stack::{HttpService, with_http_stack};
 use crate::jobs::{JobRegistry, WorkerPool};
 use crate::questions::run::{RUN_JOB_TYPE, RunQuestions};
 use crate::state::AppState;
+use crate::statements::jobs::{EXTRACT_JOB_TYPE, ExtractStatements};
 use crate::summaries::jobs::{BULK_JOB_TYPE, BulkSummaries, GENERATE_JOB_TYPE, GenerateSummary};
 
 /// The capabilities' job handlers, added to `base` (the diagnostics
@@ -32,6 +33,7 @@ pub fn job_registry(state: &AppState, base: JobRegistry) -> JobRegistry {
         .register(RUN_JOB_TYPE, RunQuestions(state.clone()))
         .register(GENERATE_JOB_TYPE, GenerateSummary(state.clone()))
         .register(BULK_JOB_TYPE, BulkSummaries(state.clone()))
+        .register(EXTRACT_JOB_TYPE, ExtractStatements(state.clone()))
 }
 
 /// Starts this process's job workers with every capability's handlers.
@@ -145,6 +147,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::questions::router())
         .merge(crate::templates::router())
         .merge(crate::summaries::router())
+        .merge(crate::statements::router())
 }
 
 pub fn build_router(state: AppState) -> anyhow::Result<HttpService> {

@@ -42,6 +42,9 @@ pub enum Command {
     },
     #[command(flatten)]
     Client(ClientSubcommand),
+    /// Read a PDF for financial statements on this machine (no server, no network) and
+    /// print each statement with its periods, scale and checks.
+    Extract(crate::statements::cli::ExtractArgs),
     /// Measure parts of Quire on this machine (diagnostics; built with `--features bench`).
     #[cfg(feature = "bench")]
     #[command(hide = true, subcommand)]

@@ -21,6 +21,7 @@ pub mod orgs;
 pub mod questions;
 pub mod ratelimit;
 pub mod state;
+pub mod statements;
 pub mod storage;
 pub mod summaries;
 pub mod telemetry;

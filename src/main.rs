@@ -25,6 +25,9 @@ fn main() {
         std::process::exit(run_client(&client.data_dir, client.command.into_command()));
     }
     let cli = cli::parse();
+    if let Command::Extract(args) = &cli.command {
+        std::process::exit(quire::statements::cli::run(args));
+    }
     let cli = match cli.command.into_client() {
         Ok(command) => std::process::exit(run_client(&cli.settings.data_dir, command)),
         Err(command) => cli::Cli { command, ..cli },
@@ -142,6 +145,12 @@ async fn run(cli: cli::Cli) -> anyhow::Result<()> {
         }
         Command::Client(_) => anyhow::bail!("client subcommands run before the server's setup"),
         Command::Admin { command } => run_admin(cli.settings, command).await,
+        Command::Extract(args) => {
+            anyhow::bail!(
+                "extract ran before the server's setup ({})",
+                args.file.display()
+            )
+        }
         #[cfg(feature = "bench")]
         Command::Bench(cli::BenchTarget::Jobs(args)) => {
             quire::bench::jobs::run(&cli.settings, args).await

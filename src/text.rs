@@ -77,7 +77,8 @@ pub fn parse_name(field: &str, raw: &str, max_chars: usize) -> Result<String, Ap
     if name.is_empty() {
         return Err(ApiError::invalid_field(field, "must not be empty"));
     }
-    if name.chars().count() > max_chars {
+    // Counted before trimming too: the document's maxLength counts what was sent.
+    if raw.chars().count() > max_chars {
         return Err(ApiError::invalid_field(
             field,
             format!("must be at most {max_chars} characters"),

@@ -101,14 +101,28 @@ pub fn parse_email(field: &str, raw: &str) -> Result<String, ApiError> {
     let email = raw.trim();
     let valid = email.len() <= MAX_EMAIL_LEN
         && !email.chars().any(|c| c.is_whitespace() || c.is_control())
-        && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && !domain.is_empty() && !domain.contains('@')
-        });
+        && email
+            .split_once('@')
+            .is_some_and(|(local, domain)| !local.is_empty() && is_host_name(domain));
     if valid {
         Ok(email.to_owned())
     } else {
         Err(ApiError::invalid_field(field, "must be an email address"))
     }
+}
+
+/// A domain as an email address may name it (what the OpenAPI `format: email` means):
+/// dot-separated labels of letters, digits and inner hyphens (letters of any script,
+/// for internationalised domains).
+fn is_host_name(domain: &str) -> bool {
+    !domain.is_empty()
+        && domain.split('.').all(|label| {
+            !label.is_empty()
+                && label.chars().count() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+        })
 }
 
 /// A trimmed, non-empty name of at most [`MAX_NAME_CHARS`] characters (the rules of
@@ -134,6 +148,10 @@ mod tests {
             "ada@",
             "a da@example.org",
             "a@b@c",
+            "ada@example.org*",
+            "ada@exa_mple.org",
+            "ada@example..org",
+            "ada@-example.org",
         ] {
             assert!(parse_email("email", bad).is_err(), "{bad}");
         }

@@ -41,6 +41,7 @@ const REDOC_JS: &[u8] = include_bytes!("../../assets/redoc/redoc.standalone.js")
         (name = "questions", description = "Question sets, scored runs, results and exports, comparisons, baselines"),
         (name = "templates", description = "Prompt templates: the organisation's and the global ones"),
         (name = "summaries", description = "Document summaries from templates, on any LLM or none"),
+        (name = "statements", description = "Financial statements from PDFs: detection, extraction jobs, line items, checks"),
     )
 )]
 pub struct ApiDoc;

@@ -32,6 +32,7 @@ const DEFAULT_EXPIRES_IN: u64 = 3600;
 #[into_params(parameter_in = Query)]
 pub struct DocumentUrlQuery {
     /// Seconds the link stays valid: 1 to 604800 (7 days); default 3600.
+    #[param(minimum = 1, maximum = 604800)]
     pub expires_in: Option<i64>,
 }
 

@@ -209,11 +209,15 @@ async fn delete_job(
     }
 }
 
+/// A hundred years: any larger age keeps every job, and the cutoff must stay a valid time.
+const MAX_CLEANUP_DAYS: u32 = 36_500;
+
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CleanupRequest {
     /// Remove finished jobs older than this many days (default `JOB_CLEANUP_DAYS`; 0 removes
-    /// every finished job).
+    /// every finished job; at most 36500).
+    #[schema(maximum = 36500)]
     pub older_than_days: Option<u32>,
 }
 
@@ -242,6 +246,15 @@ async fn cleanup_jobs(
         // `null` is what the document's optional body allows too.
         parse_json_body::<Option<CleanupRequest>>(&body)?.unwrap_or_default()
     };
+    if request
+        .older_than_days
+        .is_some_and(|d| d > MAX_CLEANUP_DAYS)
+    {
+        return Err(ApiError::invalid_field(
+            "older_than_days",
+            format!("must be at most {MAX_CLEANUP_DAYS}"),
+        ));
+    }
     let days = request
         .older_than_days
         .unwrap_or(state.settings.job_cleanup_days);

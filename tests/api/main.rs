@@ -30,6 +30,7 @@ mod questions;
 mod rate_limits;
 mod sample;
 mod serve;
+mod statements;
 mod storage;
 mod summaries;
 mod tenancy;

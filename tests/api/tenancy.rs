@@ -34,6 +34,10 @@ enum Fixture {
     Template,
     /// A finished (extractive) summary of a document of its own.
     Summary,
+    /// A finished extraction of a scan (no text: a `needs_ocr` page, no statements).
+    Extraction,
+    /// A statement of an extraction of the corpus's 10-K (needs `pdftotext`).
+    Statement,
 }
 
 impl Fixture {
@@ -57,6 +61,34 @@ impl Fixture {
                 "/api/v1/templates",
                 json!({ "name": "tenant template", "prompt_template": "{{ document.content }}" }),
             ),
+            Fixture::Extraction => {
+                let accepted = crate::statements::extract_upload(
+                    app,
+                    &owner.admin_key,
+                    "scan.pdf",
+                    quire_ingest::fixtures::scanned_pdf(),
+                )
+                .await;
+                let id = accepted["extraction_id"].as_str().unwrap().to_owned();
+                crate::statements::finished_extraction(app, &owner.admin_key, &id).await;
+                return id;
+            }
+            Fixture::Statement => {
+                let accepted = crate::statements::extract_upload(
+                    app,
+                    &owner.admin_key,
+                    "acme-10k.pdf",
+                    crate::statements::ten_k_pdf(),
+                )
+                .await;
+                let id = accepted["extraction_id"].as_str().unwrap().to_owned();
+                let extraction =
+                    crate::statements::finished_extraction(app, &owner.admin_key, &id).await;
+                return extraction["statement_ids"][0]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("a statement (pdftotext installed): {extraction}"))
+                    .to_owned();
+            }
             Fixture::QuestionRun => {
                 let ws = crate::documents::create_workspace(
                     app,
@@ -127,6 +159,8 @@ impl Fixture {
                 .unwrap()
         };
         match self {
+            Fixture::Extraction => get(format!("/api/v1/extractions/{id}")).await,
+            Fixture::Statement => get(format!("/api/v1/statements/{id}")).await,
             Fixture::QuestionSet => get(format!("/api/v1/question-sets/{id}")).await,
             Fixture::Template => get(format!("/api/v1/templates/{id}")).await,
             Fixture::Summary => get(format!("/api/v1/summaries/{id}")).await,
@@ -347,6 +381,34 @@ const ROUTES: &[TenantRoute] = &[
         path: "/api/v1/summaries/{id}/regenerate",
         body: None,
         fixture: Fixture::Summary,
+        method: "GET",
+        path: "/api/v1/extractions/{id}",
+        body: None,
+        fixture: Fixture::Extraction,
+    },
+    TenantRoute {
+        method: "DELETE",
+        path: "/api/v1/extractions/{id}",
+        body: None,
+        fixture: Fixture::Extraction,
+    },
+    TenantRoute {
+        method: "GET",
+        path: "/api/v1/statements/{id}",
+        body: None,
+        fixture: Fixture::Statement,
+    },
+    TenantRoute {
+        method: "GET",
+        path: "/api/v1/statements/{id}?format=csv",
+        body: None,
+        fixture: Fixture::Statement,
+    },
+    TenantRoute {
+        method: "DELETE",
+        path: "/api/v1/statements/{id}",
+        body: None,
+        fixture: Fixture::Statement,
     },
 ];
 
@@ -358,6 +420,8 @@ const LISTS: &[(&str, Fixture)] = &[
     ("/api/v1/documents?limit=200", Fixture::Document),
     ("/api/v1/templates?limit=200", Fixture::Template),
     ("/api/v1/summaries?limit=200", Fixture::Summary),
+    ("/api/v1/extractions?limit=200", Fixture::Extraction),
+    ("/api/v1/statements?limit=200", Fixture::Statement),
 ];
 
 async fn another_organisations_principal_gets_404_on_every_tenant_route_and_nothing_changes(

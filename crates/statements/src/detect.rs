@@ -315,6 +315,10 @@ pub fn detect(text: &str) -> Detection {
             evidence.push((*kind, format!("row: {label}")));
         }
     }
+    if lines.data_rows == 0 {
+        // A title alone (a divider page, a heading) is not a statement.
+        add(&mut scores, Other, TITLE_WEIGHT);
+    }
     if lines.data_rows < 3 {
         add(&mut scores, Other, 4.0);
         evidence.push((Other, format!("{} rows with values", lines.data_rows)));

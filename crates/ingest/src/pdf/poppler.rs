@@ -22,6 +22,8 @@ use super::{
 pub struct PopplerTools {
     pdftotext: PathBuf,
     pdfinfo: Option<PathBuf>,
+    /// `-layout`: columns kept aligned by spaces (what a table parser needs).
+    layout: bool,
 }
 
 impl PopplerTools {
@@ -32,7 +34,18 @@ impl PopplerTools {
             .parent()
             .map(|dir| dir.join("pdfinfo"))
             .filter(|path| is_executable(path));
-        Self { pdftotext, pdfinfo }
+        Self {
+            pdftotext,
+            pdfinfo,
+            layout: false,
+        }
+    }
+
+    /// Keeps the physical layout (`pdftotext -layout`): table columns stay aligned.
+    #[must_use]
+    pub fn with_layout(mut self, layout: bool) -> Self {
+        self.layout = layout;
+        self
     }
 
     #[must_use]
@@ -86,6 +99,9 @@ pub(super) fn pdftotext_extract(
     let mut command = Command::new(&tools.pdftotext);
     // `-` as input is read from stdin (poppler's fd://0), `-` as output is
     // stdout; the last page read is capped like the built-in engine's.
+    if tools.layout {
+        command.arg("-layout");
+    }
     command
         .args(["-enc", "UTF-8", "-l"])
         .arg(max_pages.max(1).to_string())
