@@ -62,6 +62,7 @@ pub struct DetectResponse {
 
 /// Detects the statement type of one page's text, synchronously.
 #[utoipa::path(post, path = "/api/v1/detection/detect", tag = "statements",
+    security(("bearer" = []), ("api_key" = [])),
     request_body = DetectRequest,
     responses((status = 200, body = DetectResponse),
               (status = 400, body = crate::error::ErrorBody, description = "malformed JSON"),
@@ -242,6 +243,7 @@ async fn read_multipart(
 /// multipart form (`file`: the PDF; optional `company_name`, `fiscal_year`, `pages` like
 /// `1,3-5`) or JSON `{"document_id", ...}` naming a PDF of the library.
 #[utoipa::path(post, path = "/api/v1/extraction/extract", tag = "statements",
+    security(("bearer" = []), ("api_key" = [])),
     request_body(content = ExtractRequest,
         description = "JSON naming a library PDF, or multipart/form-data: `file` (the PDF), optional `company_name`, `fiscal_year`, `pages` (like `1,3-5`)"),
     responses((status = 202, body = ExtractAccepted),
@@ -354,6 +356,7 @@ fn extraction_response(row: ExtractionRow, statement_ids: Vec<String>) -> Extrac
 
 /// The organisation's extractions, newest first.
 #[utoipa::path(get, path = "/api/v1/extractions", tag = "statements",
+    security(("bearer" = []), ("api_key" = [])),
     params(ListParams),
     responses((status = 200, body = Page<ExtractionResponse>),
               (status = 422, body = crate::error::ErrorBody)))]
@@ -375,6 +378,7 @@ async fn list_extractions(
 
 /// One extraction: status, every page's verdict, the statements found.
 #[utoipa::path(get, path = "/api/v1/extractions/{id}", tag = "statements",
+    security(("bearer" = []), ("api_key" = [])),
     params(("id" = String, Path)),
     responses((status = 200, body = ExtractionResponse),
               (status = 404, body = crate::error::ErrorBody)))]
@@ -393,6 +397,7 @@ async fn get_extraction(
 
 /// Deletes an extraction and its statements.
 #[utoipa::path(delete, path = "/api/v1/extractions/{id}", tag = "statements",
+    security(("bearer" = []), ("api_key" = [])),
     params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = crate::error::ErrorBody)))]
 async fn delete_extraction(
@@ -461,18 +466,31 @@ fn statement_response(row: StatementRow, full: bool) -> StatementResponse {
     }
 }
 
+/// The statement types a filter may name (every type but `other`).
+fn statement_type_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    crate::docs::contract::one_of([
+        "income_statement",
+        "balance_sheet",
+        "cash_flow",
+        "equity",
+        "comprehensive_income",
+    ])
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct StatementQuery {
     pub company_name: Option<String>,
     pub fiscal_year: Option<i64>,
     /// `income_statement`, `balance_sheet`, `cash_flow`, `equity`, `comprehensive_income`.
+    #[param(schema_with = statement_type_schema)]
     pub statement_type: Option<String>,
     pub extraction_id: Option<String>,
 }
 
 /// The organisation's statements, newest first (without line items and checks).
 #[utoipa::path(get, path = "/api/v1/statements", tag = "statements",
+    security(("bearer" = []), ("api_key" = [])),
     params(ListParams, StatementQuery),
     responses((status = 200, body = Page<StatementResponse>),
               (status = 422, body = crate::error::ErrorBody, description = "an invalid filter, named in `details.field`")))]
@@ -520,6 +538,7 @@ pub struct StatementFormat {
 
 /// One statement with its periods, line items and checks; `?format=csv` downloads it.
 #[utoipa::path(get, path = "/api/v1/statements/{id}", tag = "statements",
+    security(("bearer" = []), ("api_key" = [])),
     params(("id" = String, Path), StatementFormat),
     responses((status = 200, body = StatementResponse, description = "JSON, or a text/csv attachment"),
               (status = 404, body = crate::error::ErrorBody),
@@ -559,6 +578,7 @@ async fn get_statement(
 
 /// Deletes one statement.
 #[utoipa::path(delete, path = "/api/v1/statements/{id}", tag = "statements",
+    security(("bearer" = []), ("api_key" = [])),
     params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = crate::error::ErrorBody)))]
 async fn delete_statement(

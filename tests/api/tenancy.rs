@@ -381,6 +381,8 @@ const ROUTES: &[TenantRoute] = &[
         path: "/api/v1/summaries/{id}/regenerate",
         body: None,
         fixture: Fixture::Summary,
+    },
+    TenantRoute {
         method: "GET",
         path: "/api/v1/extractions/{id}",
         body: None,
