@@ -123,11 +123,13 @@ include-path-regex = "^/api/v1/questions/jobs/\\\\{a\\\\}/compare/\\\\{b\\\\}"
 parameters = { "path.a" = "$run", "path.b" = "$second_run" }
 
 # DELETE /users/{id} deactivates a user (PATCH with "is_active": true restores them), so
-# the user is still readable afterwards by design: not a "use after free". The stateful
-# phase reports it against the POST that made the user, so /users is included.
+# the user is still readable afterwards by design, which the stateful phase reports as a
+# "use after free" whatever the per-operation check settings say. The operation is left
+# out of the fuzzing (tests/api/users.rs covers it); every other users operation stays.
 [[operations]]
-include-path-regex = "^/api/v1/users"
-checks.use_after_free.enabled = false
+include-method = "DELETE"
+include-path = "/api/v1/users/{id}"
+enabled = false
 EOF
 
 # Rules a JSON Schema cannot say, so a request valid by the document may still be a
