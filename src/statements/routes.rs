@@ -196,6 +196,10 @@ async fn read_multipart(
     let limit = state.settings.max_file_size.0;
     let mut options = Options::default();
     let mut file: Option<(String, Bytes)> = None;
+    // An invalid value is answered after the whole form is read: answering in the middle
+    // of the body makes the server close the connection, which a client already reusing
+    // it sees as a broken connection instead of the 422.
+    let mut invalid: Option<ApiError> = None;
     while let Some(mut field) = multipart
         .next_field()
         .await
@@ -225,15 +229,27 @@ async fn read_multipart(
             }
             "fiscal_year" => {
                 let text = text_field(field, "fiscal_year").await?;
-                options.fiscal_year = Some(
-                    text.trim()
-                        .parse()
-                        .map_err(|_| ApiError::invalid_field("fiscal_year", "must be a year"))?,
-                );
+                match text.trim().parse() {
+                    Ok(year) => options.fiscal_year = Some(year),
+                    Err(_) => {
+                        invalid.get_or_insert(ApiError::invalid_field(
+                            "fiscal_year",
+                            "must be a year",
+                        ));
+                    }
+                }
             }
-            "pages" => options.pages = Some(parse_pages(&text_field(field, "pages").await?)?),
+            "pages" => match parse_pages(&text_field(field, "pages").await?) {
+                Ok(pages) => options.pages = Some(pages),
+                Err(e) => {
+                    invalid.get_or_insert(e);
+                }
+            },
             _ => {}
         }
+    }
+    if let Some(error) = invalid {
+        return Err(error);
     }
     let (file_name, bytes) = file.ok_or_else(|| ApiError::invalid_field("file", "is required"))?;
     Ok((Source::Upload { file_name, bytes }, options))
