@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::ops::ControlFlow;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -167,8 +168,66 @@ pub fn pdf_extractor(state: &AppState) -> anyhow::Result<quire_ingest::PdfExtrac
     Ok(quire_ingest::PdfExtractor::Child(command))
 }
 
+/// Judged entries waiting for the storing task at most: the judging thread reads on
+/// while the task stores, so extraction never waits on storage or SQL.
+const STORE_QUEUE_ENTRIES: usize = 8;
+
+/// Newly accepted documents after which an embed job is enqueued while the upload
+/// still runs, so indexing overlaps extraction instead of starting after the last entry.
+const EMBED_EVERY_ACCEPTED: usize = 16;
+
+/// A judged entry on its way from the judging thread to the storing task.
+struct JudgedEntry {
+    report: quire_ingest::EntryReport,
+    content: Option<quire_ingest::EntryContent>,
+    /// Byte credits held until the entry is stored (see `StoreBudget`).
+    _credits: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// Bounds the bytes of judged entries waiting to be stored, as the judge bounds the
+/// bytes it reads ahead: credits are KiB of content, at most `max_buffered_bytes`.
+struct StoreBudget {
+    credits: Arc<tokio::sync::Semaphore>,
+    total: u32,
+}
+
+impl StoreBudget {
+    fn new(max_bytes: u64) -> Self {
+        let total = u32::try_from((max_bytes / 1024).max(1)).unwrap_or(u32::MAX >> 4);
+        let total = total.min(tokio::sync::Semaphore::MAX_PERMITS as u32);
+        Self {
+            credits: Arc::new(tokio::sync::Semaphore::new(total as usize)),
+            total,
+        }
+    }
+
+    /// Credits for `bytes` of content (an entry larger than the whole budget takes it
+    /// all, so it waits until everything before it is stored).
+    fn credits_for(&self, bytes: usize) -> u32 {
+        u32::try_from(bytes / 1024)
+            .unwrap_or(u32::MAX)
+            .clamp(1, self.total)
+    }
+}
+
+/// Closes the byte budget when the storing task ends, so a judging thread waiting
+/// for credits gets an error instead of waiting forever.
+struct CloseOnDrop(Arc<tokio::sync::Semaphore>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
 /// Runs the upload job. Returns the report; an unreadable archive is reported in
 /// `fatal_error` with the entries judged so far, and the caller fails the job with it.
+///
+/// Two stages run at once: a blocking thread judges the entries (its pool extracts
+/// PDFs) and hands each verdict, in archive order, to a storing task that keeps the
+/// original, the document and its pages. A failure to store (storage or database
+/// down) stops judging and fails the run, which the job retries; nothing stored is
+/// lost or stored twice (see the module comment).
 pub async fn run_upload(ctx: IngestContext) -> anyhow::Result<UploadReport> {
     let state = ctx.state.clone();
     let copy = state.storage.local_copy(&ctx.payload.bundle_key).await?;
@@ -184,54 +243,111 @@ pub async fn run_upload(ctx: IngestContext) -> anyhow::Result<UploadReport> {
             .collect();
     let handle = tokio::runtime::Handle::current();
     let file_name = ctx.payload.file_name.clone();
+    let budget = StoreBudget::new(limits.max_buffered_bytes);
+    let ctx = Arc::new(ctx);
 
-    let outcome = tokio::task::spawn_blocking(move || {
-        let mut report = UploadReport::default();
-        let mut last_write: Option<Instant> = None;
-        let mut unwritten: Option<(f64, String)> = None;
-        let result = quire_ingest::judge_upload(&path, &file_name, &limits, &extractor, |judged| {
-            if ctx.cancel.is_cancelled() {
-                report.cancelled = true;
-                return Ok(ControlFlow::Break(()));
+    let (entries, mut to_store) = tokio::sync::mpsc::channel::<JudgedEntry>(STORE_QUEUE_ENTRIES);
+    let storing = tokio::spawn({
+        let ctx = Arc::clone(&ctx);
+        let credits = Arc::clone(&budget.credits);
+        async move {
+            // However this task ends, the judging thread must not wait for credits
+            // nobody will give back.
+            let _closing = CloseOnDrop(credits);
+            let mut report = UploadReport::default();
+            let mut accepted_since_embed = 0usize;
+            while let Some(entry) = to_store.recv().await {
+                let outcome = record_entry(&ctx, &recorded, &entry.report, entry.content).await?;
+                if outcome.verdict == EntryVerdict::Accepted {
+                    accepted_since_embed += 1;
+                    if accepted_since_embed >= EMBED_EVERY_ACCEPTED {
+                        accepted_since_embed = 0;
+                        enqueue_early_embedding(&ctx).await;
+                    }
+                }
+                report.push(outcome);
             }
-            let outcome =
-                handle.block_on(record_entry(&ctx, &recorded, judged.report, judged.content))?;
-            report.push(outcome);
-            let p = judged.progress;
-            let percent = if p.compressed_bytes_total > 0 {
-                p.compressed_bytes_done as f64 * 100.0 / p.compressed_bytes_total as f64
-            } else if p.entries_total > 0 {
-                p.entries_done as f64 * 100.0 / p.entries_total as f64
-            } else {
-                100.0
-            };
-            let update = (
-                percent.min(99.0),
-                format!("{} of {} entries judged", p.entries_done, p.entries_total),
-            );
-            if last_write.is_none_or(|at| at.elapsed() >= PROGRESS_INTERVAL) {
-                (ctx.progress)(update.0, update.1);
-                last_write = Some(Instant::now());
-                unwritten = None;
-            } else {
-                unwritten = Some(update);
-            }
-            Ok(ControlFlow::Continue(()))
-        });
-        if let Some((percent, message)) = unwritten {
-            (ctx.progress)(percent, message);
+            anyhow::Ok(report)
         }
-        drop(copy);
-        match result {
-            Ok(_) => report,
-            Err(e) => {
-                report.fatal_error = Some(format!("{}: {}", e.reason.code(), e.reason));
-                report
+    });
+
+    let judging = tokio::task::spawn_blocking({
+        let ctx = Arc::clone(&ctx);
+        move || {
+            let mut cancelled = false;
+            let mut last_write: Option<Instant> = None;
+            let mut unwritten: Option<(f64, String)> = None;
+            let result =
+                quire_ingest::judge_upload(&path, &file_name, &limits, &extractor, |judged| {
+                    if ctx.cancel.is_cancelled() {
+                        cancelled = true;
+                        return Ok(ControlFlow::Break(()));
+                    }
+                    let bytes = judged.content.as_ref().map_or(0, |c| c.bytes.len());
+                    let credits = handle
+                        .block_on(
+                            Arc::clone(&budget.credits)
+                                .acquire_many_owned(budget.credits_for(bytes)),
+                        )
+                        .map_err(|_| "the storing task stopped")?;
+                    let entry = JudgedEntry {
+                        report: judged.report.clone(),
+                        content: judged.content,
+                        _credits: credits,
+                    };
+                    // The storing task only hangs up when it failed: stop reading; its
+                    // error is the one reported.
+                    entries
+                        .blocking_send(entry)
+                        .map_err(|_| "the storing task stopped")?;
+                    let p = judged.progress;
+                    let percent = if p.compressed_bytes_total > 0 {
+                        p.compressed_bytes_done as f64 * 100.0 / p.compressed_bytes_total as f64
+                    } else if p.entries_total > 0 {
+                        p.entries_done as f64 * 100.0 / p.entries_total as f64
+                    } else {
+                        100.0
+                    };
+                    let update = (
+                        percent.min(99.0),
+                        format!("{} of {} entries judged", p.entries_done, p.entries_total),
+                    );
+                    if last_write.is_none_or(|at| at.elapsed() >= PROGRESS_INTERVAL) {
+                        (ctx.progress)(update.0, update.1);
+                        last_write = Some(Instant::now());
+                        unwritten = None;
+                    } else {
+                        unwritten = Some(update);
+                    }
+                    Ok(ControlFlow::Continue(()))
+                });
+            if let Some((percent, message)) = unwritten {
+                (ctx.progress)(percent, message);
             }
+            drop(copy);
+            (result, cancelled)
         }
-    })
-    .await?;
-    Ok(outcome)
+    });
+    let joined = judging.await;
+    // The judging closure (and with it the sender) is gone: the storing task ends
+    // after the last entry.
+    let stored = storing.await?;
+    let (result, cancelled) = joined?;
+    let mut report = stored?;
+    report.cancelled = cancelled;
+    if let Err(e) = result {
+        report.fatal_error = Some(format!("{}: {}", e.reason.code(), e.reason));
+    }
+    Ok(report)
+}
+
+/// Starts indexing what is stored so far (joining an embed job that already waits).
+/// Advisory: the upload's own follow-up embed job covers whatever this misses.
+async fn enqueue_early_embedding(ctx: &IngestContext) {
+    let job = crate::workspaces::service::embed_job(&ctx.org_id, &ctx.payload.workspace_id);
+    if let Err(e) = crate::jobs::enqueue(&ctx.state.db, job).await {
+        tracing::warn!(error = %e, "could not enqueue an early embed job; the upload's follow-up will embed");
+    }
 }
 
 async fn record_entry(
