@@ -292,6 +292,9 @@ pub enum BenchTarget {
     /// Bulk summaries against the in-process fake LLM: throughput with rows persisted, a
     /// latency-bound run under a provider limit, the extractive summariser, peak RSS.
     Summaries(crate::bench::summaries::SummariesBenchArgs),
+    /// The cache: an answer-cache hit against a call to the AnythingLLM double, and
+    /// get_many of 1,000 keys, in memory and (with --redis-url) on Redis.
+    Cache(crate::bench::cache::CacheBenchArgs),
 }
 
 /// Was the setting with this environment variable given by a flag or the environment

@@ -308,9 +308,13 @@ pub struct Settings {
     )]
     pub database_min_connections: u32,
 
-    /// redis://HOST:PORT for shared rate limits and cross-instance events (optional).
+    /// redis://HOST:PORT for shared rate limits, cross-instance events and the shared cache (optional; without it the cache is in memory).
     #[arg(long, env = "REDIS_URL", hide_env_values = true, global = true)]
     pub redis_url: Option<Secret>,
+
+    /// Seconds a question run's answer is kept in the answer cache (used by runs started with cache: true; a change to the workspace's documents makes older answers unreachable at once).
+    #[arg(long, env = "ANSWER_CACHE_SECONDS", default_value = "604800", value_parser = positive_u32, global = true)]
+    pub answer_cache_seconds: u32,
 
     /// Base URL of an AnythingLLM instance, e.g. http://localhost:3001 (optional).
     #[arg(long, env = "ANYTHINGLLM_URL", global = true)]

@@ -163,6 +163,10 @@ async fn run(cli: cli::Cli) -> anyhow::Result<()> {
         Command::Bench(cli::BenchTarget::Summaries(args)) => {
             quire::bench::summaries::run(&cli.settings, args).await
         }
+        #[cfg(feature = "bench")]
+        Command::Bench(cli::BenchTarget::Cache(args)) => {
+            quire::bench::cache::run(&cli.settings, args).await
+        }
         Command::Worker => {
             let state = AppState::initialise(cli.settings).await?;
             let stop = shutdown_signal();

@@ -17,6 +17,7 @@ use crate::backends::Backends;
 use crate::backends::anythingllm::AnythingLlmBackend;
 use crate::backends::embedded::EmbeddedBackend;
 use crate::backends::limits::BackendLimits;
+use crate::cache::Cache;
 use crate::config::{Secret, Settings};
 use crate::db::{Db, PoolSize};
 use crate::http::MetricsHandle;
@@ -52,6 +53,8 @@ pub struct AppStateInner {
     pub backends: Arc<Backends>,
     /// Questions in flight per backend, shared by every question run of this process.
     pub ask_limits: Arc<BackendLimits>,
+    /// The cache (memory, or Redis when `REDIS_URL` is set): question runs' answers.
+    pub cache: Arc<Cache>,
     /// Recently authenticated keys and sessions (emptied on every auth change).
     pub principals: Arc<PrincipalCache>,
     /// LLM clients of the summaries, one breaker and connection pool per endpoint.
@@ -81,6 +84,7 @@ impl AppState {
             db.kind,
         ));
         let default_llm = settings.llm_default()?;
+        let cache = Arc::new(Cache::new(settings.redis_url.as_ref().map(|u| u.expose()))?);
         Ok(Self(Arc::new(AppStateInner {
             llm_clients: Arc::new(quire_llm::LlmClients::default()),
             default_llm,
@@ -96,6 +100,7 @@ impl AppState {
             shutdown: CancellationToken::new(),
             backends,
             principals,
+            cache,
             job_types: OnceLock::new(),
         })))
     }

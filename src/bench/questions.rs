@@ -102,6 +102,7 @@ async fn bench(
         repeats: 1,
         keep_threads: false,
         llm_config: None,
+        cache: false,
     };
     let questions = |n: usize| -> Vec<Question> {
         (0..n)

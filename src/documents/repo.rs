@@ -129,6 +129,7 @@ pub async fn insert_document(
     insert_pages(&mut tx, &row.id, pages).await?;
     for workspace_id in workspace_ids {
         insert_membership(&mut *tx, &row.org_id, workspace_id, &row.id, row.created_at).await?;
+        bump_document_generation(&mut *tx, &row.org_id, workspace_id).await?;
     }
     tx.commit().await?;
     Ok(true)
@@ -184,6 +185,24 @@ pub async fn insert_membership<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     Ok(inserted > 0)
 }
 
+/// Puts a document into a workspace (embedding pending) and moves the workspace's
+/// document-set generation on, in one transaction. `false` when it was there already.
+pub async fn add_membership(
+    pool: &AnyPool,
+    org_id: &str,
+    workspace_id: &str,
+    document_id: &str,
+    now: i64,
+) -> sqlx::Result<bool> {
+    let mut tx = pool.begin().await?;
+    let added = insert_membership(&mut *tx, org_id, workspace_id, document_id, now).await?;
+    if added {
+        bump_document_generation(&mut *tx, org_id, workspace_id).await?;
+    }
+    tx.commit().await?;
+    Ok(added)
+}
+
 /// Takes a document out of one workspace. `false` when it was not in it.
 pub async fn delete_membership(
     pool: &AnyPool,
@@ -191,16 +210,56 @@ pub async fn delete_membership(
     workspace_id: &str,
     document_id: &str,
 ) -> sqlx::Result<bool> {
+    let mut tx = pool.begin().await?;
     let affected = sqlx::query(
         "DELETE FROM workspace_documents WHERE org_id = $1 AND workspace_id = $2 AND document_id = $3",
     )
     .bind(org_id)
     .bind(workspace_id)
     .bind(document_id)
-    .execute(pool)
+    .execute(&mut *tx)
     .await?
     .rows_affected();
+    bump_document_generation(&mut *tx, org_id, workspace_id).await?;
+    tx.commit().await?;
     Ok(affected > 0)
+}
+
+/// Moves a workspace's document-set generation on (answers cached at an older one are
+/// not served again). Called in the transaction of every change to which documents a
+/// workspace holds, their content or their embedding there.
+pub async fn bump_document_generation<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    executor: E,
+    org_id: &str,
+    workspace_id: &str,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO workspace_document_generations (workspace_id, org_id, generation) \
+         VALUES ($1, $2, 1) ON CONFLICT (workspace_id) \
+         DO UPDATE SET generation = workspace_document_generations.generation + 1",
+    )
+    .bind(workspace_id)
+    .bind(org_id)
+    .execute(executor)
+    .await
+    .map(|_| ())
+}
+
+/// The workspace's document-set generation (0 before its first document).
+pub async fn document_generation(
+    pool: &AnyPool,
+    org_id: &str,
+    workspace_id: &str,
+) -> sqlx::Result<i64> {
+    let row: Option<(i64,)> = sqlx::query_as(
+        "SELECT generation FROM workspace_document_generations \
+         WHERE workspace_id = $1 AND org_id = $2",
+    )
+    .bind(workspace_id)
+    .bind(org_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map_or(0, |(g,)| g))
 }
 
 /// What new content changes on a document.
@@ -274,6 +333,9 @@ pub async fn replace_content(
     .bind(id)
     .fetch_all(&mut *tx)
     .await?;
+    for (workspace_id,) in &workspaces {
+        bump_document_generation(&mut *tx, org_id, workspace_id).await?;
+    }
     tx.commit().await?;
     Ok(workspaces.into_iter().map(|(w,)| w).collect())
 }
@@ -519,12 +581,25 @@ pub async fn document_pages(
 }
 
 pub async fn delete_document(pool: &AnyPool, org_id: &str, id: &str) -> sqlx::Result<bool> {
+    let mut tx = pool.begin().await?;
+    let workspaces: Vec<(String,)> = sqlx::query_as(
+        "SELECT workspace_id FROM workspace_documents WHERE org_id = $1 AND document_id = $2 \
+         ORDER BY workspace_id",
+    )
+    .bind(org_id)
+    .bind(id)
+    .fetch_all(&mut *tx)
+    .await?;
+    for (workspace_id,) in &workspaces {
+        bump_document_generation(&mut *tx, org_id, workspace_id).await?;
+    }
     let affected = sqlx::query("DELETE FROM documents WHERE id = $1 AND org_id = $2")
         .bind(id)
         .bind(org_id)
-        .execute(pool)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
+    tx.commit().await?;
     Ok(affected > 0)
 }
 
@@ -624,6 +699,7 @@ pub async fn set_embed_status(
     backend_location: Option<&str>,
     error: Option<&str>,
 ) -> sqlx::Result<()> {
+    let mut tx = pool.begin().await?;
     sqlx::query(
         "UPDATE workspace_documents SET embed_status = $1, backend_location = $2, error = $3, \
          updated_at = $4 WHERE document_id = $5 AND org_id = $6 AND workspace_id = $7",
@@ -635,9 +711,11 @@ pub async fn set_embed_status(
     .bind(id)
     .bind(org_id)
     .bind(workspace_id)
-    .execute(pool)
-    .await
-    .map(|_| ())
+    .execute(&mut *tx)
+    .await?;
+    // What the backend answers from changed.
+    bump_document_generation(&mut *tx, org_id, workspace_id).await?;
+    tx.commit().await
 }
 
 pub async fn count_documents_in_status(

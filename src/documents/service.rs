@@ -400,7 +400,7 @@ pub async fn add_to_workspace(
 ) -> Result<DocumentRow, ApiError> {
     let ws = own_workspaces(state, principal, &[workspace_id.to_owned()]).await?;
     let document = find(state, principal, id).await?;
-    let added = repo::insert_membership(
+    let added = repo::add_membership(
         &state.db.pool,
         &principal.org_id,
         workspace_id,
@@ -579,4 +579,14 @@ mod tests {
         );
         assert_eq!(file_name_for("data", DocType::Json), "data.json");
     }
+}
+
+/// The workspace's document-set generation: moved on by every document added to it,
+/// removed from it, given new content or embedded there (the answer cache's key).
+pub async fn document_generation(
+    state: &AppState,
+    org_id: &str,
+    workspace_id: &str,
+) -> sqlx::Result<i64> {
+    repo::document_generation(&state.db.pool, org_id, workspace_id).await
 }

@@ -184,6 +184,14 @@ pub struct ExecuteRequest {
     /// Leave the run's threads open on the backend (default: closed at the end).
     #[serde(default)]
     pub keep_threads: bool,
+    /// Answer from the answer cache where it can (default false, so a regression run
+    /// asks the model): an answer is reused when the workspace's documents, the
+    /// question's text, its document types, the repeat number and the LLM and prompt
+    /// settings are the same as when it was asked. Each result says `cached`. Needs
+    /// `thread_strategy: per_question` (a shared thread's answers depend on the
+    /// conversation before them).
+    #[serde(default)]
+    pub cache: bool,
 }
 
 /// The run's settings as stored with it (and in its job's payload).
@@ -195,6 +203,9 @@ pub struct RunSettings {
     pub repeats: u32,
     pub keep_threads: bool,
     pub llm_config: Option<LlmOverride>,
+    /// Answers may come from the answer cache.
+    #[serde(default)]
+    pub cache: bool,
 }
 
 impl ExecuteRequest {
@@ -223,13 +234,21 @@ impl ExecuteRequest {
         if let Some(l) = &self.llm_config {
             validate_llm(l, "llm_config")?;
         }
+        let thread_strategy = self.thread_strategy.unwrap_or_default();
+        if self.cache && thread_strategy == ThreadStrategy::Shared {
+            return Err(ApiError::invalid_field(
+                "cache",
+                "needs thread_strategy per_question: in a shared thread an answer depends on the questions before it",
+            ));
+        }
         Ok(RunSettings {
             concurrency,
-            thread_strategy: self.thread_strategy.unwrap_or_default(),
+            thread_strategy,
             threshold,
             repeats,
             keep_threads: self.keep_threads,
             llm_config: self.llm_config.clone(),
+            cache: self.cache,
         })
     }
 }
@@ -332,8 +351,12 @@ pub struct ResultResponse {
     pub error: Option<String>,
     /// 1-based repeat number.
     pub repeat: i64,
+    /// The answer came from the answer cache (the run asked with `cache: true` and an
+    /// identical question had been answered on the same documents and settings), not
+    /// from the backend.
+    pub cached: bool,
     /// Routing and retry facts: `routing` (`filtered`, `unfiltered`, `all`),
-    /// `doc_types`, `attempts`.
+    /// `doc_types`, `attempts` (0 for a cached answer).
     #[schema(value_type = Option<Object>)]
     pub details: Option<Value>,
 }

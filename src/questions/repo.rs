@@ -199,11 +199,13 @@ pub struct ResultRow {
     pub error: Option<String>,
     pub processing_time_ms: i64,
     pub created_at: i64,
+    /// 1 when the answer came from the answer cache.
+    pub cached: i64,
 }
 
 const RESULT_COLUMNS: &str = "run_id, org_id, question_id, repeat_no, position, question, response, \
     confidence, success, fragments_found, fragments_missing, assertions, sources, details, error, \
-    processing_time_ms, created_at";
+    processing_time_ms, created_at, cached";
 
 /// Writes one result; a result already there for this (run, question, repeat) wins and
 /// `false` is returned.
@@ -213,7 +215,7 @@ where
 {
     let affected = sqlx::query(sqlx::AssertSqlSafe(format!(
         "INSERT INTO question_results ({RESULT_COLUMNS}) VALUES \
-         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
          ON CONFLICT (run_id, question_id, repeat_no) DO NOTHING"
     )))
     .bind(&row.run_id)
@@ -233,6 +235,7 @@ where
     .bind(&row.error)
     .bind(row.processing_time_ms)
     .bind(row.created_at)
+    .bind(row.cached)
     .execute(exec)
     .await?
     .rows_affected();

@@ -31,6 +31,16 @@
 //!   assertion is the way to check which documents answered. Types we do not know
 //!   (e.g. `contract`, a tag of the set's author) do not filter on either backend
 //!   (`routing: "unfiltered"` with a `reason`).
+//! * **Answer cache.** A run started with `cache: true` looks each question up in the
+//!   cache ([`crate::cache::Cache`]: memory, or Redis when `REDIS_URL` is set) before
+//!   asking: the key is the workspace's document-set generation (moved on by every
+//!   document added, removed, changed or embedded there), the question's text, its
+//!   document-type filter, the repeat number and every setting that shapes the answer
+//!   (the run's and question's LLM settings, the workspace's prompt, retrieval and LLM
+//!   settings, the server's LLM). A hit is written as a result with `cached = 1`, scored
+//!   like any answer, and costs no backend call (no thread either); a miss asks and
+//!   keeps the answer for `ANSWER_CACHE_SECONDS`. Errors are never kept. Hits and misses
+//!   are counted in `answer_cache_lookups_total{outcome}`. A cache that fails is a miss.
 //! * **Cancel** is checked between questions; questions in flight are dropped without
 //!   writing a row (a row is written whole or not at all).
 
@@ -42,6 +52,7 @@ use std::time::{Duration, Instant};
 use quire_evals::{Question, SourceRef};
 use quire_llm::LlmOverride;
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
@@ -86,6 +97,13 @@ struct RunEnv {
     policy: RetryPolicy,
     shared_thread: Option<ThreadRow>,
     gave_up: AtomicBool,
+    /// With `cache: true`: the workspace's document-set generation when the attempt began.
+    answer_cache: Option<AnswerCacheScope>,
+}
+
+struct AnswerCacheScope {
+    generation: i64,
+    ttl: Duration,
 }
 
 enum Outcome {
@@ -138,6 +156,18 @@ pub async fn execute(
         remaining = todo.len(), "question run starting"
     );
 
+    let answer_cache = if settings.cache {
+        let generation = crate::documents::service::document_generation(state, &org, &ws.id)
+            .await
+            .map_err(JobError::from)?;
+        Some(AnswerCacheScope {
+            generation,
+            ttl: Duration::from_secs(u64::from(state.settings.answer_cache_seconds)),
+        })
+    } else {
+        None
+    };
+
     let shared_thread = if settings.thread_strategy == ThreadStrategy::Shared && !todo.is_empty() {
         let backend_ref = open_thread_with_retries(state, ctx, &ws, &run.id, policy).await?;
         Some(
@@ -161,6 +191,7 @@ pub async fn execute(
         policy,
         shared_thread,
         gave_up: AtomicBool::new(false),
+        answer_cache,
         ws,
     });
 
@@ -342,12 +373,91 @@ fn llm_override(
     Ok((!merged.is_empty()).then_some(merged))
 }
 
+/// The answer-cache key of one question (one repeat) of this run: see the module's
+/// documentation for what goes into it. Hashed, so neither question text nor settings
+/// appear in the key.
+fn answer_key(
+    env: &RunEnv,
+    scope: &AnswerCacheScope,
+    q: &Question,
+    doc_types: &[String],
+    repeat: i64,
+) -> Result<String, BackendError> {
+    let llm = llm_override(env.run_llm.as_ref(), q.llm_config.as_ref())?;
+    let ws = &env.ws;
+    let server_llm = env.state.default_llm.as_ref().map(|l| {
+        json!([
+            format!("{:?}", l.provider),
+            l.base_url,
+            l.model,
+            l.temperature,
+            l.max_tokens,
+            l.context_tokens
+        ])
+    });
+    let material = json!({
+        "v": 1,
+        "generation": scope.generation,
+        "question": q.text,
+        "doc_types": doc_types,
+        "repeat": repeat,
+        "llm": llm.map(|l| l.to_json()),
+        "workspace": [ws.backend, ws.backend_ref, ws.llm_config, ws.system_prompt,
+                      ws.prompt_preset, ws.top_n, ws.similarity_threshold, ws.chat_mode],
+        "server_llm": server_llm,
+    });
+    let digest = Sha256::digest(material.to_string().as_bytes());
+    Ok(format!(
+        "answers:{}:{}:{}",
+        ws.org_id,
+        ws.id,
+        hex::encode(digest)
+    ))
+}
+
+/// The cached answer under `key`, if any (a cache that fails or holds something
+/// unreadable is a miss).
+async fn cached_answer(env: &RunEnv, key: &str) -> Option<Answer> {
+    let found = match env.state.cache.get(key).await {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::debug!(error = %e, "answer cache look-up failed; asking the backend");
+            None
+        }
+    };
+    let answer = found.and_then(|bytes| serde_json::from_slice::<Answer>(&bytes).ok());
+    metrics::counter!("answer_cache_lookups_total",
+        "outcome" => if answer.is_some() { "hit" } else { "miss" })
+    .increment(1);
+    answer
+}
+
 /// Asks one question (one repeat), retrying transient errors, and scores the answer.
 async fn ask_one(env: &RunEnv, position: usize, repeat: i64) -> Outcome {
     let q = &env.questions[position];
     let started = Instant::now();
     let cancel = env.ctx.cancellation_token();
     let (doc_types, mut details) = routing(env.kind, q);
+    let cache_key = match &env.answer_cache {
+        Some(scope) => answer_key(env, scope, q, &doc_types, repeat).ok(),
+        None => None,
+    };
+    if let Some(key) = &cache_key
+        && let Some(answer) = cached_answer(env, key).await
+    {
+        if let Some(obj) = details.as_object_mut() {
+            obj.insert("attempts".into(), json!(0));
+        }
+        return Outcome::Done(Box::new(result_row(
+            env,
+            position,
+            repeat,
+            Ok(answer),
+            details,
+            started,
+            true,
+        )));
+    }
     let per_question = env.settings.thread_strategy == ThreadStrategy::PerQuestion;
     let mut own_thread: Option<ThreadRow> = None;
     let mut attempts = 0u32;
@@ -433,6 +543,28 @@ async fn ask_one(env: &RunEnv, position: usize, repeat: i64) -> Outcome {
     if let Some(obj) = details.as_object_mut() {
         obj.insert("attempts".into(), json!(attempts));
     }
+    if let (Some(key), Ok(a), Some(scope)) = (&cache_key, &answer, &env.answer_cache)
+        && let Ok(bytes) = serde_json::to_vec(a)
+        && let Err(e) = env.state.cache.set(key, &bytes, scope.ttl).await
+    {
+        tracing::debug!(error = %e, "could not keep an answer in the cache");
+    }
+    Outcome::Done(Box::new(result_row(
+        env, position, repeat, answer, details, started, false,
+    )))
+}
+
+/// The result row of one answer (or the reason there is none), scored.
+fn result_row(
+    env: &RunEnv,
+    position: usize,
+    repeat: i64,
+    answer: Result<Answer, String>,
+    details: Value,
+    started: Instant,
+    cached: bool,
+) -> ResultRow {
+    let q = &env.questions[position];
     let (text, sources, error) = match answer {
         Ok(a) => (a.text, a.sources, None),
         Err(e) => (String::new(), Vec::new(), Some(e)),
@@ -445,7 +577,7 @@ async fn ask_one(env: &RunEnv, position: usize, repeat: i64) -> Outcome {
         })
         .collect();
     let score = quire_evals::score(&text, &refs, q, env.settings.threshold);
-    Outcome::Done(Box::new(ResultRow {
+    ResultRow {
         run_id: env.run_id.clone(),
         org_id: env.ws.org_id.clone(),
         question_id: q.id.clone(),
@@ -463,7 +595,8 @@ async fn ask_one(env: &RunEnv, position: usize, repeat: i64) -> Outcome {
         error,
         processing_time_ms: started.elapsed().as_millis() as i64,
         created_at: now_ms(),
-    }))
+        cached: i64::from(cached),
+    }
 }
 
 /// `serde_json::to_string` for the few types a result row holds; they cannot fail to

@@ -281,6 +281,7 @@ pub fn result_response(row: ResultRow) -> ResultResponse {
         sources: serde_json::from_str(&row.sources).unwrap_or_default(),
         error: row.error,
         repeat: row.repeat_no,
+        cached: row.cached == 1,
         details: row
             .details
             .as_deref()
@@ -310,5 +311,6 @@ pub fn export_row(row: ResultRow) -> quire_evals::ResultRow {
         processing_time_ms: u64::try_from(row.processing_time_ms).unwrap_or(0),
         sources: names,
         error: row.error,
+        cached: row.cached == 1,
     }
 }

@@ -6,6 +6,7 @@ mod helpers;
 mod job_helpers;
 mod process;
 
+mod answer_cache;
 mod api_keys;
 mod auth;
 mod cli;

@@ -462,7 +462,7 @@ async fn a_csv_export_shows_a_formula_question_as_text_and_the_xlsx_export_has_n
 }
 
 /// A minimal RFC 4180 reader for the test (quoted fields, doubled quotes, CRLF).
-fn csv_rows(text: &str) -> Vec<Vec<String>> {
+pub fn csv_rows(text: &str) -> Vec<Vec<String>> {
     let mut rows = Vec::new();
     let mut row = Vec::new();
     let mut field = String::new();
@@ -695,6 +695,7 @@ async fn a_resumed_run_asks_only_the_questions_without_a_result(app: TestApp) {
         error: None,
         processing_time_ms: 5,
         created_at: quire::time::now_ms(),
+        cached: 0,
     };
     assert!(repo::insert_result(&mut *tx, &earlier).await.unwrap());
     tx.commit().await.unwrap();

@@ -23,11 +23,14 @@ pub struct ResultRow {
     /// The backend's error, when the question could not be answered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The answer came from the answer cache, not from the backend.
+    #[serde(default)]
+    pub cached: bool,
 }
 
 /// The export header, in column order: the names (and units) of the results API's JSON,
 /// so a column means the same in JSON, CSV and XLSX.
-pub const EXPORT_COLUMNS: [&str; 10] = [
+pub const EXPORT_COLUMNS: [&str; 11] = [
     "question_id",
     "question",
     "response",
@@ -38,6 +41,7 @@ pub const EXPORT_COLUMNS: [&str; 10] = [
     "processing_time",
     "sources",
     "error",
+    "cached",
 ];
 
 /// Joins list cells; chosen to match the CSV import format's separator.
@@ -86,7 +90,7 @@ fn found_cell(found: &[FragmentMatch]) -> String {
 }
 
 /// The row as text cells, before neutralisation.
-fn text_cells(row: &ResultRow) -> [String; 10] {
+fn text_cells(row: &ResultRow) -> [String; 11] {
     [
         row.question_id.clone(),
         row.question.clone(),
@@ -98,6 +102,7 @@ fn text_cells(row: &ResultRow) -> [String; 10] {
         format!("{}", processing_seconds(row.processing_time_ms)),
         row.sources.join(LIST_SEPARATOR),
         row.error.clone().unwrap_or_default(),
+        row.cached.to_string(),
     ]
 }
 
@@ -177,6 +182,9 @@ pub fn to_xlsx(results: &[ResultRow]) -> Result<Vec<u8>, ExportError> {
                 "success" => {
                     sheet.write_boolean(row_index, col, row.success)?;
                 }
+                "cached" => {
+                    sheet.write_boolean(row_index, col, row.cached)?;
+                }
                 "processing_time" => {
                     sheet.write_number(
                         row_index,
@@ -193,13 +201,15 @@ pub fn to_xlsx(results: &[ResultRow]) -> Result<Vec<u8>, ExportError> {
             }
         }
     }
-    let widths = [14.0, 50.0, 70.0, 11.0, 9.0, 40.0, 40.0, 12.0, 30.0, 30.0];
+    let widths = [
+        14.0, 50.0, 70.0, 11.0, 9.0, 40.0, 40.0, 12.0, 30.0, 30.0, 9.0,
+    ];
     for (col, width) in (0u16..).zip(widths) {
         sheet.set_column_width(col, width)?;
     }
     sheet.set_freeze_panes(1, 0)?;
     let last_row = u32::try_from(results.len()).unwrap_or(u32::MAX);
-    sheet.autofilter(0, 0, last_row, 9)?;
+    sheet.autofilter(0, 0, last_row, 10)?;
     Ok(workbook.save_to_buffer()?)
 }
 

@@ -22,6 +22,7 @@ fn row(question: &str, response: &str) -> ResultRow {
         processing_time_ms: 1234,
         sources: vec!["contract.pdf".into()],
         error: None,
+        cached: false,
     }
 }
 
@@ -117,7 +118,7 @@ fn an_xlsx_export_keeps_numbers_and_booleans_typed() {
         Err(e) => panic!("export failed: {e}"),
     };
     let (values, _) = read_xlsx(bytes);
-    let header: Vec<String> = (0..10)
+    let header: Vec<String> = (0..EXPORT_COLUMNS.len() as u32)
         .map(|c| match values.get_value((0, c)) {
             Some(Data::String(s)) => s.clone(),
             other => panic!("header cell {c} is {other:?}"),
