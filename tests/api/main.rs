@@ -33,6 +33,7 @@ mod serve;
 mod statements;
 mod storage;
 mod summaries;
+mod summaries_processes;
 mod tenancy;
 mod text_input;
 mod users;
