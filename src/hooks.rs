@@ -25,8 +25,11 @@ pub type HookFuture<'a> = Pin<Box<dyn Future<Output = Result<(), ApiError>> + Se
 /// A subscriber to document content changes. It runs after the new content is
 /// committed, in the request (or job) that changed it; an error is the caller's error.
 pub trait OnContentChanged: Send + Sync + 'static {
-    fn content_changed<'a>(&'a self, state: &'a AppState, change: &'a ContentChanged)
-    -> HookFuture<'a>;
+    fn content_changed<'a>(
+        &'a self,
+        state: &'a AppState,
+        change: &'a ContentChanged,
+    ) -> HookFuture<'a>;
 }
 
 /// The subscribers, in the order they subscribed.

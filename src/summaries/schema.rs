@@ -25,7 +25,11 @@ pub struct SchemaError {
 
 impl std::fmt::Display for SchemaError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let path = if self.path.is_empty() { "/" } else { &self.path };
+        let path = if self.path.is_empty() {
+            "/"
+        } else {
+            &self.path
+        };
         write!(f, "{path}: {}", self.reason)
     }
 }
@@ -112,8 +116,7 @@ fn check_at(schema: &Value, path: &str, depth: usize) -> Result<(), SchemaError>
                 if key == "items" && value.is_array() {
                     return fail(
                         at,
-                        "a list of item schemas (tuples) is not supported; give one schema"
-                            .into(),
+                        "a list of item schemas (tuples) is not supported; give one schema".into(),
                     );
                 }
                 check_at(value, &at, depth + 1)?;
@@ -192,7 +195,9 @@ fn has_type(value: &Value, name: &str) -> bool {
     match name {
         "number" => value.is_number(),
         "integer" => match value {
-            Value::Number(n) => n.is_i64() || n.is_u64() || n.as_f64().is_some_and(|f| f.fract() == 0.0),
+            Value::Number(n) => {
+                n.is_i64() || n.is_u64() || n.as_f64().is_some_and(|f| f.fract() == 0.0)
+            }
             _ => false,
         },
         other => type_name(value) == other,
@@ -232,7 +237,10 @@ fn validate_at(schema: &Value, instance: &Value, path: &str, errors: &mut Vec<St
     if let Some(Value::Array(allowed)) = object.get("enum")
         && !allowed.contains(instance)
     {
-        push(format!("{instance} is not one of {}", Value::Array(allowed.clone())));
+        push(format!(
+            "{instance} is not one of {}",
+            Value::Array(allowed.clone())
+        ));
     }
     if let Some(expected) = object.get("const")
         && expected != instance
@@ -422,7 +430,10 @@ mod tests {
             "/law: does not match the pattern \"^[A-Z]\"",
             "/extra: the property \"extra\" is not allowed",
         ] {
-            assert!(errors.contains(&expected.to_owned()), "{expected} in {errors:?}");
+            assert!(
+                errors.contains(&expected.to_owned()),
+                "{expected} in {errors:?}"
+            );
         }
         assert_eq!(errors.len(), 6, "{errors:?}");
         let missing = validate(&contract_schema(), &json!({}));
@@ -457,11 +468,23 @@ mod tests {
         let cases = [
             (json!("object"), "/", "a schema is an object or a boolean"),
             (json!({"type": "text"}), "/type", "unknown type"),
-            (json!({"properties": {"a": {"type": 3}}}), "/properties/a/type", "a type name"),
-            (json!({"required": "a"}), "/required", "a list of property names"),
+            (
+                json!({"properties": {"a": {"type": 3}}}),
+                "/properties/a/type",
+                "a type name",
+            ),
+            (
+                json!({"required": "a"}),
+                "/required",
+                "a list of property names",
+            ),
             (json!({"items": [{"type": "string"}]}), "/items", "tuples"),
             (json!({"$ref": "#/$defs/a"}), "/$ref", "not supported"),
-            (json!({"pattern": "(["}), "/pattern", "not a regular expression"),
+            (
+                json!({"pattern": "(["}),
+                "/pattern",
+                "not a regular expression",
+            ),
             (json!({"minItems": -1}), "/minItems", "non-negative integer"),
             (json!({"anyOf": []}), "/anyOf", "non-empty list"),
         ];
@@ -475,7 +498,12 @@ mod tests {
         for _ in 0..40 {
             deep = json!({"items": deep});
         }
-        assert!(check_schema(&deep).unwrap_err().reason.contains("nested deeper"));
+        assert!(
+            check_schema(&deep)
+                .unwrap_err()
+                .reason
+                .contains("nested deeper")
+        );
         check_schema(&json!(true)).unwrap();
         check_schema(&json!({"title": "t", "description": "d", "format": "date"})).unwrap();
     }

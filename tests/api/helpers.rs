@@ -254,7 +254,13 @@ impl TestApp {
     pub async fn stop_serving(&self) {
         self.stop.cancel();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while self.client.get(self.url("/api/v1/health")).send().await.is_ok() {
+        while self
+            .client
+            .get(self.url("/api/v1/health"))
+            .send()
+            .await
+            .is_ok()
+        {
             assert!(
                 std::time::Instant::now() < deadline,
                 "the test app did not stop"

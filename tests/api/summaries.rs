@@ -1014,7 +1014,10 @@ async fn an_open_breaker_fails_attempts_fast_with_a_503_class_error_and_the_job_
         if summary["status"] == "pending" && error.contains("circuit breaker open") {
             break summary;
         }
-        assert_ne!(summary["status"], "complete", "the breaker never opened: {summary}");
+        assert_ne!(
+            summary["status"], "complete",
+            "the breaker never opened: {summary}"
+        );
         assert!(Instant::now() < deadline, "{summary}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
@@ -1043,7 +1046,11 @@ async fn an_open_breaker_fails_attempts_fast_with_a_503_class_error_and_the_job_
     assert_eq!(summary["status"], "complete", "{summary}");
     assert_eq!(summary["error"], Value::Null, "{summary}");
     assert_eq!(summary["llm_calls"], 1);
-    assert_eq!(fake.request_count(), 3, "two failures and the trial that succeeded");
+    assert_eq!(
+        fake.request_count(),
+        3,
+        "two failures and the trial that succeeded"
+    );
     let job = app
         .wait_for_status(&org.admin_key, job_id, "succeeded", Duration::from_secs(10))
         .await;
@@ -1083,13 +1090,20 @@ async fn with_auto_resummarize_new_content_enqueues_fresh_summaries_and_without_
     // The same request twice: one fresh summary for both.
     let again = start_summary(&app, &org.admin_key, &doc, json!({})).await;
     for id in [&text, &markdown, &again] {
-        assert_eq!(finished_summary(&app, &org.admin_key, id).await["status"], "complete");
+        assert_eq!(
+            finished_summary(&app, &org.admin_key, id).await["status"],
+            "complete"
+        );
     }
     let new_content = "Amendment between Northwind Supplies Ltd and the City of Springfield. \
         The monthly delivery of office supplies moves to the first Monday of each month. \
         Every other term of the master services agreement stays in force without change.";
     let put = app
-        .authed(Method::PUT, &format!("/api/v1/documents/{doc}"), &org.admin_key)
+        .authed(
+            Method::PUT,
+            &format!("/api/v1/documents/{doc}"),
+            &org.admin_key,
+        )
         .json(&json!({"content": new_content}))
         .send()
         .await
@@ -1099,7 +1113,10 @@ async fn with_auto_resummarize_new_content_enqueues_fresh_summaries_and_without_
     app.run_pending_jobs().await;
 
     let listed = app
-        .get_json(&format!("/api/v1/summaries?document_id={doc}&limit=100"), &org.admin_key)
+        .get_json(
+            &format!("/api/v1/summaries?document_id={doc}&limit=100"),
+            &org.admin_key,
+        )
         .await;
     let items = listed["items"].as_array().unwrap();
     assert_eq!(listed["total"], 5, "three stale and two fresh: {listed}");
@@ -1114,7 +1131,10 @@ async fn with_auto_resummarize_new_content_enqueues_fresh_summaries_and_without_
     stale_sorted.sort();
     assert_eq!(stale_sorted, expected_stale);
     let fresh: Vec<&Value> = items.iter().filter(|s| s["stale"] == false).collect();
-    let mut formats: Vec<&str> = fresh.iter().map(|s| s["format"].as_str().unwrap()).collect();
+    let mut formats: Vec<&str> = fresh
+        .iter()
+        .map(|s| s["format"].as_str().unwrap())
+        .collect();
     formats.sort();
     assert_eq!(formats, ["markdown", "text"]);
     for summary in fresh {
@@ -1126,7 +1146,10 @@ async fn with_auto_resummarize_new_content_enqueues_fresh_summaries_and_without_
         }
         for sentence in summary["sentences"].as_array().unwrap() {
             let sentence = sentence["text"].as_str().unwrap();
-            assert!(new_content.contains(sentence), "{sentence:?} is from the new content");
+            assert!(
+                new_content.contains(sentence),
+                "{sentence:?} is from the new content"
+            );
         }
     }
 
@@ -1136,7 +1159,11 @@ async fn with_auto_resummarize_new_content_enqueues_fresh_summaries_and_without_
     let id = start_summary(&app, &off.admin_key, &doc, json!({})).await;
     finished_summary(&app, &off.admin_key, &id).await;
     let put = app
-        .authed(Method::PUT, &format!("/api/v1/documents/{doc}"), &off.admin_key)
+        .authed(
+            Method::PUT,
+            &format!("/api/v1/documents/{doc}"),
+            &off.admin_key,
+        )
         .json(&json!({"content": new_content}))
         .send()
         .await
@@ -1144,7 +1171,10 @@ async fn with_auto_resummarize_new_content_enqueues_fresh_summaries_and_without_
     assert_eq!(put.status(), 200);
     app.run_pending_jobs().await;
     let listed = app
-        .get_json(&format!("/api/v1/summaries?document_id={doc}"), &off.admin_key)
+        .get_json(
+            &format!("/api/v1/summaries?document_id={doc}"),
+            &off.admin_key,
+        )
         .await;
     assert_eq!(listed["total"], 1, "{listed}");
     assert_eq!(listed["items"][0]["stale"], true);
@@ -1187,7 +1217,10 @@ async fn an_answer_breaking_the_json_schema_gets_a_repair_with_the_violations_th
         .unwrap()
         .to_owned();
     assert!(last.contains("did not follow the JSON Schema"), "{last}");
-    assert!(last.contains("/parties: expected array, got string"), "{last}");
+    assert!(
+        last.contains("/parties: expected array, got string"),
+        "{last}"
+    );
 
     // Twice wrong: the summary fails with both outputs and both lists of violations.
     let first = "{\"parties\": [\"Northwind\"], \"governing_law\": \"Ireland\", \"value\": 1}";
@@ -1202,7 +1235,10 @@ async fn an_answer_breaking_the_json_schema_gets_a_repair_with_the_violations_th
     assert_eq!(
         details["validation_errors"],
         json!([
-            ["/parties: fewer than 2 items", "/value: the property \"value\" is not allowed"],
+            [
+                "/parties: fewer than 2 items",
+                "/value: the property \"value\" is not allowed"
+            ],
             ["/: the property \"governing_law\" is missing"]
         ]),
         "{details}"
@@ -1233,9 +1269,15 @@ async fn a_json_schema_the_server_cannot_apply_is_a_422_naming_its_place(app: Te
         let response = post(&app, &org.admin_key, &path, body).await;
         let error = assert_error_envelope(response, 422, "validation_error").await;
         assert_eq!(error["details"]["field"], "json_schema", "{error}");
-        assert_eq!(error["details"]["path"], "/properties/parties/type", "{error}");
+        assert_eq!(
+            error["details"]["path"], "/properties/parties/type",
+            "{error}"
+        );
         assert!(
-            error["details"]["reason"].as_str().unwrap().contains("unknown type"),
+            error["details"]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("unknown type"),
             "{error}"
         );
     }
@@ -1248,7 +1290,10 @@ async fn a_json_schema_the_server_cannot_apply_is_a_422_naming_its_place(app: Te
     )
     .await;
     let error = assert_error_envelope(unsupported, 422, "validation_error").await;
-    assert!(error["message"].as_str().unwrap().contains("$ref"), "{error}");
+    assert!(
+        error["message"].as_str().unwrap().contains("$ref"),
+        "{error}"
+    );
     let listed = app.get_json("/api/v1/summaries", &org.admin_key).await;
     assert_eq!(listed["total"], 0, "nothing was recorded");
     assert_eq!(fake.request_count(), 0);
