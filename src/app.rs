@@ -26,14 +26,26 @@ use crate::statements::jobs::{EXTRACT_JOB_TYPE, ExtractStatements};
 use crate::summaries::jobs::{BULK_JOB_TYPE, BulkSummaries, GENERATE_JOB_TYPE, GenerateSummary};
 
 /// The capabilities' job handlers, added to `base` (the diagnostics
-/// `jobs::registry_from_settings` enables, or a test's own job types).
+/// `jobs::registry_from_settings` enables, or a test's own job types); and, once per
+/// state, their subscriptions to other capabilities' changes ([`subscribe`]). Every
+/// process that serves or runs jobs assembles through here.
 pub fn job_registry(state: &AppState, base: JobRegistry) -> JobRegistry {
+    subscribe(state);
     base.register(UPLOAD_JOB_TYPE, ProcessUpload(state.clone()))
         .register(EMBED_JOB_TYPE, EmbedDocuments(state.clone()))
         .register(RUN_JOB_TYPE, RunQuestions(state.clone()))
         .register(GENERATE_JOB_TYPE, GenerateSummary(state.clone()))
         .register(BULK_JOB_TYPE, BulkSummaries(state.clone()))
         .register(EXTRACT_JOB_TYPE, ExtractStatements(state.clone()))
+}
+
+/// The capabilities' subscriptions to document changes (`crate::hooks`), made once.
+pub fn subscribe(state: &AppState) {
+    if state.document_hooks.is_empty() {
+        state
+            .document_hooks
+            .on_content_changed(Arc::new(crate::summaries::hooks::StaleSummaries));
+    }
 }
 
 /// Starts this process's job workers with every capability's handlers.

@@ -361,6 +361,14 @@ pub struct Settings {
     #[arg(long, env = "LLM_API_KEY", hide_env_values = true, global = true)]
     pub llm_api_key: Option<Secret>,
 
+    /// Consecutive failed calls that open the circuit breaker of one LLM endpoint (summaries): calls then fail at once and their jobs retry later.
+    #[arg(long, env = "LLM_BREAKER_THRESHOLD", default_value = "5", value_parser = positive_u32, global = true)]
+    pub llm_breaker_threshold: u32,
+
+    /// Seconds an LLM endpoint's breaker stays open before one trial call (half-open).
+    #[arg(long, env = "LLM_BREAKER_COOLDOWN", default_value = "60", value_parser = positive_u32, global = true)]
+    pub llm_breaker_cooldown: u32,
+
     /// Attempts per AnythingLLM call on transient failures (1 = no retry).
     #[arg(long, env = "ANYTHINGLLM_MAX_ATTEMPTS", default_value = "4", value_parser = positive_u32, global = true)]
     pub anythingllm_max_attempts: u32,

@@ -16,6 +16,7 @@ pub mod documents;
 pub mod error;
 pub mod fsutil;
 pub mod health;
+pub mod hooks;
 pub mod http;
 pub mod jobs;
 pub mod orgs;

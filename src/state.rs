@@ -62,6 +62,8 @@ pub struct AppStateInner {
     /// The server's LLM (`LLM_PROVIDER` + `LLM_BASE_URL`), the resolver's lowest layer;
     /// `None`: extractive unless a request names a model.
     pub default_llm: Option<quire_llm::LlmSettings>,
+    /// Subscribers to document changes (filled by the assembly: `crate::app::job_registry`).
+    pub document_hooks: crate::hooks::DocumentHooks,
     /// The job types this process's workers run, recorded when they start, so the
     /// queue gauges read 0 (not their last value) for a type with no job left.
     job_types: OnceLock<Vec<String>>,
@@ -86,8 +88,16 @@ impl AppState {
         let default_llm = settings.llm_default()?;
         let cache = Arc::new(Cache::new(settings.redis_url.as_ref().map(|u| u.expose()))?);
         Ok(Self(Arc::new(AppStateInner {
-            llm_clients: Arc::new(quire_llm::LlmClients::default()),
+            llm_clients: Arc::new(quire_llm::LlmClients::new(quire_llm::ClientOptions {
+                breaker: quire_llm::BreakerConfig {
+                    failure_threshold: settings.llm_breaker_threshold,
+                    open_for: Duration::from_secs(u64::from(settings.llm_breaker_cooldown)),
+                    ..quire_llm::BreakerConfig::default()
+                },
+                ..quire_llm::ClientOptions::default()
+            })),
             default_llm,
+            document_hooks: crate::hooks::DocumentHooks::default(),
             metrics: MetricsHandle::install()?,
             jwt: JwtKeys::new(secret_key.expose(), settings.jwt_algorithm),
             ask_limits: Arc::new(BackendLimits::new(settings.backend_max_concurrency)),

@@ -22,6 +22,7 @@ use crate::auth::Principal;
 use crate::documents::model::{LifecycleStatus, SourceType};
 use crate::documents::repo::{self, DocumentRow, NewDocumentRow};
 use crate::error::ApiError;
+use crate::hooks::ContentChanged;
 use crate::state::AppState;
 use crate::storage::{document_key, library_document_key};
 use crate::time::now_ms;
@@ -385,8 +386,18 @@ pub async fn update_content(
     for workspace_id in &workspaces {
         crate::workspaces::service::enqueue_embedding(state, org, workspace_id).await?;
     }
-    // Summaries of the old content no longer describe the document.
-    crate::summaries::service::mark_stale_for_document(state, org, id).await?;
+    // Whoever keeps something made from the old content (summaries) hears of it.
+    state
+        .document_hooks
+        .content_changed(
+            state,
+            ContentChanged {
+                org_id: org.clone(),
+                document_id: id.to_owned(),
+                changed_by: principal.user_id.clone(),
+            },
+        )
+        .await?;
     find(state, principal, id).await
 }
 

@@ -66,3 +66,30 @@ where
         .await
         .map(|r| r.rows_affected() == 1)
 }
+
+/// The organisation's `auto_resummarize` setting (`false` when it does not exist).
+pub async fn auto_resummarize<'e, E>(exec: E, org_id: &str) -> sqlx::Result<bool>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let row: Option<(i64,)> =
+        sqlx::query_as("SELECT auto_resummarize FROM organisations WHERE id = $1")
+            .bind(org_id)
+            .fetch_optional(exec)
+            .await?;
+    Ok(row.is_some_and(|(on,)| on == 1))
+}
+
+/// Sets `auto_resummarize`; `false` when the organisation does not exist.
+pub async fn set_auto_resummarize<'e, E>(exec: E, org_id: &str, on: bool) -> sqlx::Result<bool>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    sqlx::query("UPDATE organisations SET auto_resummarize = $1, updated_at = $2 WHERE id = $3")
+        .bind(i64::from(on))
+        .bind(now_ms())
+        .bind(org_id)
+        .execute(exec)
+        .await
+        .map(|r| r.rows_affected() == 1)
+}

@@ -41,47 +41,94 @@ impl From<OrganisationRow> for OrganisationResponse {
     }
 }
 
+/// The caller's organisation with its settings (`/orgs/current`).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CurrentOrganisationResponse {
+    pub id: String,
+    pub name: String,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
+    /// When a document's content changes, its summaries are marked stale and, with this
+    /// on, fresh ones are enqueued (made like the stale ones).
+    pub auto_resummarize: bool,
+}
+
+/// The organisation and its settings, or `404`.
+async fn current(state: &AppState, org_id: &str) -> Result<CurrentOrganisationResponse, ApiError> {
+    let o = find_organisation(&state.db.pool, org_id)
+        .await?
+        .ok_or(ApiError::NotFound("organisation"))?;
+    let auto_resummarize = repo::auto_resummarize(&state.db.pool, org_id).await?;
+    Ok(CurrentOrganisationResponse {
+        id: o.id,
+        name: o.name,
+        created_at: ms_to_rfc3339(o.created_at),
+        updated_at: ms_to_rfc3339(o.updated_at),
+        auto_resummarize,
+    })
+}
+
+/// What to change; a field left out keeps its value.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateOrganisationRequest {
-    #[schema(value_type = crate::text::ShortName)]
-    name: String,
+    #[schema(value_type = Option<crate::text::ShortName>)]
+    name: Option<String>,
+    /// Enqueue fresh summaries of a document whose content changes.
+    auto_resummarize: Option<bool>,
 }
 
 /// The caller's organisation. Any role.
 #[utoipa::path(get, path = "/api/v1/orgs/current", tag = "organisations",
     security(("bearer" = []), ("api_key" = [])),
-    responses((status = 200, body = OrganisationResponse), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = CurrentOrganisationResponse), (status = 401, body = ErrorBody)))]
 async fn get_current_org(
     State(state): State<AppState>,
     principal: Principal,
-) -> Result<Json<OrganisationResponse>, ApiError> {
-    let org = find_organisation(&state.db.pool, &principal.org_id)
-        .await?
-        .ok_or(ApiError::NotFound("organisation"))?;
-    Ok(Json(org.into()))
+) -> Result<Json<CurrentOrganisationResponse>, ApiError> {
+    Ok(Json(current(&state, &principal.org_id).await?))
 }
 
-/// Renames the caller's organisation. Admins only.
+/// Renames the caller's organisation or changes its settings. Admins only.
 #[utoipa::path(patch, path = "/api/v1/orgs/current", tag = "organisations",
     request_body = UpdateOrganisationRequest,
     security(("bearer" = []), ("api_key" = [])),
-    responses((status = 200, body = OrganisationResponse),
+    responses((status = 200, body = CurrentOrganisationResponse),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 422, body = ErrorBody)))]
 async fn update_current_org(
     State(state): State<AppState>,
     principal: Principal,
     ApiJson(body): ApiJson<UpdateOrganisationRequest>,
-) -> Result<Json<OrganisationResponse>, ApiError> {
+) -> Result<Json<CurrentOrganisationResponse>, ApiError> {
     principal.require(Role::Admin)?;
-    let name = parse_name("name", &body.name)?;
-    if !repo::update_organisation_name(&state.db.pool, &principal.org_id, &name).await? {
+    let name = body
+        .name
+        .as_deref()
+        .map(|name| parse_name("name", name))
+        .transpose()?;
+    if name.is_none() && body.auto_resummarize.is_none() {
+        return Err(ApiError::invalid_field(
+            "name",
+            "give name and/or auto_resummarize",
+        ));
+    }
+    let mut tx = state.db.pool.begin().await?;
+    if let Some(name) = &name
+        && !repo::update_organisation_name(&mut *tx, &principal.org_id, name).await?
+    {
         return Err(ApiError::NotFound("organisation"));
     }
-    state.principals.changed(&state.db).await;
-    let org = find_organisation(&state.db.pool, &principal.org_id)
-        .await?
-        .ok_or(ApiError::NotFound("organisation"))?;
-    Ok(Json(org.into()))
+    if let Some(on) = body.auto_resummarize
+        && !repo::set_auto_resummarize(&mut *tx, &principal.org_id, on).await?
+    {
+        return Err(ApiError::NotFound("organisation"));
+    }
+    tx.commit().await?;
+    if name.is_some() {
+        state.principals.changed(&state.db).await;
+    }
+    Ok(Json(current(&state, &principal.org_id).await?))
 }

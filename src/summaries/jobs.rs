@@ -10,13 +10,19 @@
 //!   (`summaries_cache_total{result}`).
 //! - **Map-reduce** when the prompt would not fit `context_tokens`
 //!   ([`quire_summarize::MapReducePlan`]: the number of calls is its formula).
-//! - **JSON**: an answer that does not parse gets one repair call (the model sees its
-//!   answer and the parse error); a second bad answer fails the summary with both
-//!   outputs in `error_details.model_output`.
+//! - **JSON**: an answer that does not parse, or breaks the request's `json_schema`
+//!   ([`crate::summaries::schema::validate`]), gets one repair call (the model sees its
+//!   answer and the parse error or every violation); a second bad answer fails the
+//!   summary with both outputs in `error_details.model_output` and the errors in
+//!   `parse_errors` / `validation_errors`.
 //! - **Provider failures**: the client already retried transient ones (429 honouring
 //!   `Retry-After`, 502/503/504, timeouts) with backoff; what is still retryable (a
-//!   500, an open breaker) fails the attempt and the job retries later, until its
-//!   last attempt, which fails the summary. Anything else fails it at once.
+//!   500, an open breaker) fails the attempt with a 503-class error
+//!   (`llm_unavailable (503): …`, kept in the pending summary's `error`) and the job
+//!   retries later, until its last attempt, which fails the summary. An open breaker
+//!   (`LLM_BREAKER_THRESHOLD` failed calls in a row on one endpoint) fails at once,
+//!   without a call, until `LLM_BREAKER_COOLDOWN` lets one trial through. Anything else
+//!   fails the summary at once.
 //!
 //! Metrics: `llm_requests_total{provider,model,status}`,
 //! `llm_tokens_total{provider,model,kind}`, `llm_request_duration_seconds{provider,model}`,
@@ -38,6 +44,9 @@ use crate::templates::model::{PageVar, PromptTemplate};
 use crate::time::now_ms;
 
 pub const GENERATE_JOB_TYPE: &str = "summaries.generate";
+
+/// The code of an attempt's error when the model is unavailable (503 class).
+pub const UNAVAILABLE: &str = "llm_unavailable";
 
 /// The combining prompt of map-reduce; `{title}` and `{parts}` are filled in.
 const REDUCE_PROMPT: &str = "Below are summaries of consecutive parts of the document \
@@ -185,9 +194,11 @@ pub async fn generate(
             Err(JobError::Cancelled)
         }
         Err(Failure::Llm(e)) if e.is_retryable() && !last_attempt => {
-            repo::note_attempt_error(&state.db.pool, org_id, &row.id, &e.to_string(), now_ms())
-                .await?;
-            Err(JobError::Retryable(e.to_string()))
+            // The 503 class: the model is unavailable now (an open breaker fails at once,
+            // without a call); the job tries again after its backoff.
+            let message = format!("{UNAVAILABLE} (503): {e}; the job retries later");
+            repo::note_attempt_error(&state.db.pool, org_id, &row.id, &message, now_ms()).await?;
+            Err(JobError::Retryable(message))
         }
         Err(Failure::Llm(e)) => fail(state, row, started, &e.to_string(), None, calls).await,
         Err(Failure::Permanent { message, details }) => {
@@ -387,13 +398,11 @@ async fn summarise(
     if stored.format != SummaryFormat::Json {
         return Ok(answer.trim().to_owned());
     }
-    match parse_json_answer(&answer) {
+    let schema = stored.json_schema.as_ref();
+    match judge_json_answer(&answer, schema) {
         Ok(value) => Ok(value),
-        Err(error) => {
-            let repair = format!(
-                "Your answer was not valid JSON ({error}). Answer again with only the corrected \
-                 JSON value."
-            );
+        Err(problem) => {
+            let repair = problem.repair_prompt();
             let second = call
                 .ask(
                     &final_system,
@@ -404,19 +413,77 @@ async fn summarise(
                     ],
                 )
                 .await?;
-            parse_json_answer(&second.text).map_err(|second_error| Failure::Permanent {
-                message: format!(
-                    "the model's answer was not valid JSON, twice (last: {second_error})"
-                ),
-                details: Some(json!({"model_output": [answer, second.text],
-                                     "parse_errors": [error, second_error]})),
+            judge_json_answer(&second.text, schema).map_err(|again| Failure::Permanent {
+                message: match &again {
+                    JsonProblem::Parse(e) => {
+                        format!("the model's answer was not valid JSON, twice (last: {e})")
+                    }
+                    JsonProblem::Schema(errors) => format!(
+                        "the model's answer did not follow the JSON schema, twice (last: {})",
+                        errors.join("; ")
+                    ),
+                },
+                details: Some(json!({
+                    "model_output": [answer, second.text],
+                    "parse_errors": [problem.parse_error(), again.parse_error()],
+                    "validation_errors": [problem.schema_errors(), again.schema_errors()],
+                })),
             })
         }
     }
 }
 
-/// The answer as compact JSON text, after taking off a code fence the model may add.
-fn parse_json_answer(text: &str) -> Result<String, String> {
+/// What is wrong with a JSON answer: it does not parse, or it breaks the schema.
+enum JsonProblem {
+    Parse(String),
+    Schema(Vec<String>),
+}
+
+impl JsonProblem {
+    /// The model's second chance: what was wrong, and the request to answer again.
+    fn repair_prompt(&self) -> String {
+        match self {
+            JsonProblem::Parse(error) => format!(
+                "Your answer was not valid JSON ({error}). Answer again with only the corrected \
+                 JSON value."
+            ),
+            JsonProblem::Schema(errors) => format!(
+                "Your answer was valid JSON but did not follow the JSON Schema:\n- {}\nAnswer \
+                 again with only the corrected JSON value.",
+                errors.join("\n- ")
+            ),
+        }
+    }
+
+    fn parse_error(&self) -> Option<&str> {
+        match self {
+            JsonProblem::Parse(e) => Some(e),
+            JsonProblem::Schema(_) => None,
+        }
+    }
+
+    fn schema_errors(&self) -> Option<&[String]> {
+        match self {
+            JsonProblem::Parse(_) => None,
+            JsonProblem::Schema(errors) => Some(errors),
+        }
+    }
+}
+
+/// The answer as compact JSON text when it parses and follows `schema`.
+fn judge_json_answer(text: &str, schema: Option<&Value>) -> Result<String, JsonProblem> {
+    let value = parse_json_answer(text).map_err(JsonProblem::Parse)?;
+    if let Some(schema) = schema {
+        let errors = crate::summaries::schema::validate(schema, &value);
+        if !errors.is_empty() {
+            return Err(JsonProblem::Schema(errors));
+        }
+    }
+    Ok(value.to_string())
+}
+
+/// The answer as JSON, after taking off a code fence the model may add.
+fn parse_json_answer(text: &str) -> Result<Value, String> {
     let trimmed = text.trim();
     let unfenced = trimmed
         .strip_prefix("```json")
@@ -424,9 +491,7 @@ fn parse_json_answer(text: &str) -> Result<String, String> {
         .and_then(|t| t.trim_end().strip_suffix("```"))
         .unwrap_or(trimmed)
         .trim();
-    serde_json::from_str::<Value>(unfenced)
-        .map(|v| v.to_string())
-        .map_err(|e| e.to_string())
+    serde_json::from_str::<Value>(unfenced).map_err(|e| e.to_string())
 }
 
 /// One sentence a line, its whitespace collapsed (a PDF's line breaks), with its page;

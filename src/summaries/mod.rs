@@ -5,10 +5,12 @@
 //! document's content changes. The pure logic (extractive summariser, token estimate,
 //! map-reduce planner) is the `quire-summarize` crate.
 
+pub mod hooks;
 pub mod jobs;
 pub mod model;
 pub mod repo;
 pub mod routes;
+pub mod schema;
 pub mod service;
 
 pub use routes::router;

@@ -246,6 +246,22 @@ pub async fn delete_summary(pool: &AnyPool, org_id: &str, id: &str) -> sqlx::Res
 }
 
 /// Marks every summary of a document stale (its content changed); returns how many.
+/// The document's summaries not yet marked stale, oldest first.
+pub async fn fresh_of_document(
+    pool: &AnyPool,
+    org_id: &str,
+    document_id: &str,
+) -> sqlx::Result<Vec<SummaryRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM summaries WHERE org_id = $1 AND document_id = $2 AND stale = 0 \
+         ORDER BY created_at, id"
+    )))
+    .bind(org_id)
+    .bind(document_id)
+    .fetch_all(pool)
+    .await
+}
+
 pub async fn mark_stale_for_document(
     pool: &AnyPool,
     org_id: &str,

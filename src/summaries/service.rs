@@ -1,5 +1,6 @@
 //! Summaries as the API sees them: recording a summary and its job in one transaction,
-//! reading them back, and marking them stale when a document's content changes. The
+//! reading them back, and marking them stale when a document's content changes
+//! ([`content_changed`], subscribed to the documents capability's hook). The
 //! work itself is the `summaries.generate` job in [`super::jobs`].
 //!
 //! What is decided at request time, and stored, so that the job and any later reader
@@ -17,6 +18,7 @@ use sha2::{Digest, Sha256};
 use crate::auth::Principal;
 use crate::documents::repo::DocumentRow;
 use crate::error::ApiError;
+use crate::hooks::ContentChanged;
 use crate::jobs::NewJob;
 use crate::jobs::response::JobResponse;
 use crate::state::AppState;
@@ -180,6 +182,14 @@ pub async fn prepare(
             "is only used with format json",
         ));
     }
+    if let Some(schema) = &stored.json_schema
+        && let Err(e) = crate::summaries::schema::check_schema(schema)
+    {
+        return Err(ApiError::Validation {
+            message: format!("json_schema: {e}"),
+            details: Some(json!({"field": "json_schema", "path": e.path, "reason": e.reason})),
+        });
+    }
     let settings =
         resolve_llm(state, &stored).map_err(|e| ApiError::invalid_llm_settings("llm", &e))?;
     if settings.is_none() && stored.format == SummaryFormat::Json {
@@ -208,20 +218,37 @@ pub async fn create(
     document_id: &str,
     request: CreateSummaryRequest,
 ) -> Result<SummaryAccepted, ApiError> {
+    create_for(
+        state,
+        &principal.org_id,
+        principal.user_id.clone(),
+        document_id,
+        request,
+    )
+    .await
+}
+
+/// [`create`] for an organisation and a user id rather than a request's principal.
+async fn create_for(
+    state: &AppState,
+    org_id: &str,
+    created_by: Option<String>,
+    document_id: &str,
+    request: CreateSummaryRequest,
+) -> Result<SummaryAccepted, ApiError> {
     let Prepared {
         stored,
         settings,
         template_id,
         template,
-    } = prepare(state, &principal.org_id, &request).await?;
-    let (document, pages) =
-        crate::documents::service::find_with_pages(state, &principal.org_id, document_id)
-            .await?
-            .ok_or(ApiError::NotFound("document"))?;
+    } = prepare(state, org_id, &request).await?;
+    let (document, pages) = crate::documents::service::find_with_pages(state, org_id, document_id)
+        .await?
+        .ok_or(ApiError::NotFound("document"))?;
     let row = new_row(
         state,
-        &principal.org_id,
-        principal.user_id.clone(),
+        org_id,
+        created_by,
         &document,
         &pages,
         template_id,
@@ -426,9 +453,17 @@ pub async fn regenerate(
     id: &str,
 ) -> Result<SummaryAccepted, ApiError> {
     let old = find(state, &principal.org_id, id).await?;
+    let mut request = request_like(&old)?;
+    request.cache = Some(false);
+    create(state, principal, &old.document_id, request).await
+}
+
+/// The request that would make a summary like `old` again (same template or prompt,
+/// format, schema, language, variables and model).
+fn request_like(old: &SummaryRow) -> Result<CreateSummaryRequest, ApiError> {
     let stored: StoredRequest =
         serde_json::from_str(&old.request).map_err(|e| ApiError::Internal(e.into()))?;
-    let request = CreateSummaryRequest {
+    Ok(CreateSummaryRequest {
         template_id: if stored.prompt.is_some() {
             None
         } else {
@@ -441,9 +476,42 @@ pub async fn regenerate(
         language: stored.language.clone(),
         variables: Some(stored.variables.clone()),
         llm: stored.llm.clone(),
-        cache: Some(false),
-    };
-    create(state, principal, &old.document_id, request).await
+        cache: Some(stored.cache),
+    })
+}
+
+/// A document's content changed (the documents capability's hook, subscribed by the
+/// assembly): its summaries are marked stale and, when the organisation's
+/// `auto_resummarize` is on, one fresh summary is enqueued for each way the stale ones
+/// were made (template or prompt, format, settings). A summary whose template has
+/// since been deleted is not remade (logged).
+pub async fn content_changed(state: &AppState, change: &ContentChanged) -> Result<(), ApiError> {
+    let org_id = &change.org_id;
+    let pool = &state.db.pool;
+    let fresh = repo::fresh_of_document(pool, org_id, &change.document_id).await?;
+    repo::mark_stale_for_document(pool, org_id, &change.document_id, now_ms()).await?;
+    if fresh.is_empty() || !crate::orgs::repo::auto_resummarize(pool, org_id).await? {
+        return Ok(());
+    }
+    let mut made = std::collections::HashSet::new();
+    for old in &fresh {
+        if !made.insert((old.template_id.clone(), old.request.clone())) {
+            continue;
+        }
+        let request = request_like(old)?;
+        let created_by = change.changed_by.clone().or_else(|| old.created_by.clone());
+        match create_for(state, org_id, created_by, &change.document_id, request).await {
+            Ok(accepted) => {
+                tracing::info!(summary.id = %accepted.summary.id, stale.id = %old.id,
+                    "fresh summary enqueued (auto_resummarize)");
+            }
+            Err(e) => {
+                tracing::warn!(summary.id = %old.id, error = %e,
+                    "stale summary not remade (auto_resummarize)");
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A summary of the organisation, or `404`.
@@ -451,16 +519,6 @@ pub async fn find(state: &AppState, org_id: &str, id: &str) -> Result<SummaryRow
     repo::find_summary(&state.db.pool, org_id, id)
         .await?
         .ok_or(ApiError::NotFound("summary"))
-}
-
-/// Marks the document's summaries stale; called by the documents service when the
-/// content changes (the summaries capability owns the rows, so the SQL stays here).
-pub async fn mark_stale_for_document(
-    state: &AppState,
-    org_id: &str,
-    document_id: &str,
-) -> Result<u64, ApiError> {
-    Ok(repo::mark_stale_for_document(&state.db.pool, org_id, document_id, now_ms()).await?)
 }
 
 pub fn response(row: SummaryRow) -> Result<SummaryResponse, ApiError> {

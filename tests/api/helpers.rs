@@ -249,6 +249,26 @@ impl TestApp {
             .expect("request")
     }
 
+    /// Stops this instance's HTTP server and job workers, keeping its database and data
+    /// directory (tests that hand the data to `quire` child processes).
+    pub async fn stop_serving(&self) {
+        self.stop.cancel();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while self
+            .client
+            .get(self.url("/api/v1/health"))
+            .send()
+            .await
+            .is_ok()
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the test app did not stop"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     #[allow(dead_code)]
     pub fn data_path(&self) -> PathBuf {
         self.data_dir.path().to_path_buf()

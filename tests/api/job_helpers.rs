@@ -173,6 +173,7 @@ pub async fn read_event_stream(
 /// A `quire` child process on the test app's database, killed when dropped.
 pub struct QuireProcess {
     child: Child,
+    base_url: Option<String>,
 }
 
 impl QuireProcess {
@@ -205,7 +206,7 @@ impl QuireProcess {
             .stderr(Stdio::inherit());
         let mut child = cmd.spawn().expect("start quire");
         let stdout = child.stdout.take().expect("child stdout");
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<String>();
         std::thread::spawn(move || {
             let mut lines = BufReader::new(stdout).lines();
             let mut sent = false;
@@ -213,16 +214,26 @@ impl QuireProcess {
             while let Some(Ok(line)) = lines.next() {
                 if !sent && (line.contains("is listening on") || line.contains("worker is running"))
                 {
-                    let _ = ready_tx.send(());
+                    let _ = ready_tx.send(line);
                     sent = true;
                 }
             }
         });
-        if ready_rx.recv_timeout(Duration::from_secs(30)).is_err() {
+        let Ok(banner) = ready_rx.recv_timeout(Duration::from_secs(30)) else {
             let _ = child.kill();
             panic!("quire {command} did not start within 30 s");
-        }
-        Self { child }
+        };
+        let base_url = banner
+            .split("is listening on ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .map(str::to_owned);
+        Self { child, base_url }
+    }
+
+    /// `http://ADDR` of a `serve` child (from its banner); `None` for a worker.
+    pub fn base_url(&self) -> Option<&str> {
+        self.base_url.as_deref()
     }
 
     /// SIGTERM, then waits (bounded) for the process to exit.

@@ -34,6 +34,7 @@ mod serve;
 mod statements;
 mod storage;
 mod summaries;
+mod summaries_processes;
 mod tenancy;
 mod text_input;
 mod users;

@@ -30,6 +30,20 @@ on_both_databases!(
     new_content_marks_a_documents_summaries_stale,
     the_openapi_document_lists_the_template_and_summary_routes,
     a_bulk_run_summarises_each_document_once_with_progress_over_documents,
+    with_auto_resummarize_new_content_enqueues_fresh_summaries_and_without_it_only_marks_stale,
+    an_answer_breaking_the_json_schema_gets_a_repair_with_the_violations_then_fails_with_them,
+    a_json_schema_the_server_cannot_apply_is_a_422_naming_its_place,
+);
+
+// Two failed calls open an endpoint's breaker for 3 s; job retries 200 ms apart, doubling.
+on_both_databases!(
+    flags = [
+        "--llm-breaker-threshold=2",
+        "--llm-breaker-cooldown=3",
+        "--job-retry-backoff-ms=200",
+        "--job-max-attempts=8",
+    ];
+    an_open_breaker_fails_attempts_fast_with_a_503_class_error_and_the_job_succeeds_after_recovery,
 );
 
 const CONTRACT: &str = "MASTER SERVICES AGREEMENT\n\n\
@@ -972,4 +986,315 @@ async fn a_bulk_run_summarises_each_document_once_with_progress_over_documents(a
     let nothing = post(&app, &other.admin_key, "/api/v1/summaries/bulk", json!({})).await;
     let body = assert_error_envelope(nothing, 422, "validation_error").await;
     assert_eq!(body["details"]["field"], "document_ids");
+}
+
+async fn an_open_breaker_fails_attempts_fast_with_a_503_class_error_and_the_job_succeeds_after_recovery(
+    app: TestApp,
+) {
+    let fake = FakeLlm::start().await.unwrap();
+    // The provider fails twice (a 500 is not repeated by the client: each fails one
+    // attempt of the job), which opens the endpoint's breaker; then it is well again.
+    fake.fail_next(2, Fault::Status(500));
+    let org = app.create_org("Breaker").await;
+    let doc = create_document(&app, &org, "Agreement", CONTRACT).await;
+    let id = start_summary(
+        &app,
+        &org.admin_key,
+        &doc,
+        json!({"llm": llm(&fake, "openai")}),
+    )
+    .await;
+    // The app's own workers run the job; watch the pending summary's attempt error.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let fast_failed = loop {
+        let summary = app
+            .get_json(&format!("/api/v1/summaries/{id}"), &org.admin_key)
+            .await;
+        let error = summary["error"].as_str().unwrap_or_default().to_owned();
+        if summary["status"] == "pending" && error.contains("circuit breaker open") {
+            break summary;
+        }
+        assert_ne!(
+            summary["status"], "complete",
+            "the breaker never opened: {summary}"
+        );
+        assert!(Instant::now() < deadline, "{summary}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let error = fast_failed["error"].as_str().unwrap();
+    assert!(error.starts_with("llm_unavailable (503)"), "{error}");
+    assert_eq!(
+        fake.request_count(),
+        2,
+        "the open breaker failed the attempt without calling the provider"
+    );
+    let job_id = fast_failed["job_id"].as_str().unwrap();
+    let job = app.job(&org.admin_key, job_id).await;
+    assert_ne!(job["status"], "failed", "the job retries later: {job}");
+
+    // After the cool-down one trial call goes through, and the summary completes.
+    let summary = loop {
+        let summary = app
+            .get_json(&format!("/api/v1/summaries/{id}"), &org.admin_key)
+            .await;
+        if summary["status"] != "pending" {
+            break summary;
+        }
+        assert!(Instant::now() < deadline, "{summary}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(summary["status"], "complete", "{summary}");
+    assert_eq!(summary["error"], Value::Null, "{summary}");
+    assert_eq!(summary["llm_calls"], 1);
+    assert_eq!(
+        fake.request_count(),
+        3,
+        "two failures and the trial that succeeded"
+    );
+    let job = app
+        .wait_for_status(&org.admin_key, job_id, "succeeded", Duration::from_secs(10))
+        .await;
+    let attempts = job["attempts"].as_u64().unwrap();
+    assert!(
+        attempts >= 4,
+        "two failed calls, at least one attempt failed fast, then the trial: {job}"
+    );
+}
+
+async fn with_auto_resummarize_new_content_enqueues_fresh_summaries_and_without_it_only_marks_stale(
+    app: TestApp,
+) {
+    let org = app.create_org("Auto").await;
+    let current = app.get_json("/api/v1/orgs/current", &org.admin_key).await;
+    assert_eq!(current["auto_resummarize"], false, "off by default");
+    let patch = |body: Value| {
+        app.authed(Method::PATCH, "/api/v1/orgs/current", &org.admin_key)
+            .json(&body)
+            .send()
+    };
+    let on = patch(json!({"auto_resummarize": true})).await.unwrap();
+    assert_eq!(on.status(), 200);
+    let on: Value = on.json().await.unwrap();
+    assert_eq!(on["auto_resummarize"], true);
+    assert_eq!(on["name"], "Auto", "the name is kept");
+    let nothing = patch(json!({})).await.unwrap();
+    assert_error_envelope(nothing, 422, "validation_error").await;
+    assert_eq!(
+        app.get_json("/api/v1/orgs/current", &org.admin_key).await["auto_resummarize"],
+        true
+    );
+
+    let doc = create_document(&app, &org, "Agreement", CONTRACT).await;
+    let text = start_summary(&app, &org.admin_key, &doc, json!({"format": "text"})).await;
+    let markdown = start_summary(&app, &org.admin_key, &doc, json!({})).await;
+    // The same request twice: one fresh summary for both.
+    let again = start_summary(&app, &org.admin_key, &doc, json!({})).await;
+    for id in [&text, &markdown, &again] {
+        assert_eq!(
+            finished_summary(&app, &org.admin_key, id).await["status"],
+            "complete"
+        );
+    }
+    let new_content = "Amendment between Northwind Supplies Ltd and the City of Springfield. \
+        The monthly delivery of office supplies moves to the first Monday of each month. \
+        Every other term of the master services agreement stays in force without change.";
+    let put = app
+        .authed(
+            Method::PUT,
+            &format!("/api/v1/documents/{doc}"),
+            &org.admin_key,
+        )
+        .json(&json!({"content": new_content}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    let document: Value = put.json().await.unwrap();
+    app.run_pending_jobs().await;
+
+    let listed = app
+        .get_json(
+            &format!("/api/v1/summaries?document_id={doc}&limit=100"),
+            &org.admin_key,
+        )
+        .await;
+    let items = listed["items"].as_array().unwrap();
+    assert_eq!(listed["total"], 5, "three stale and two fresh: {listed}");
+    let stale: Vec<&str> = items
+        .iter()
+        .filter(|s| s["stale"] == true)
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    let mut expected_stale = vec![text.as_str(), markdown.as_str(), again.as_str()];
+    expected_stale.sort();
+    let mut stale_sorted = stale.clone();
+    stale_sorted.sort();
+    assert_eq!(stale_sorted, expected_stale);
+    let fresh: Vec<&Value> = items.iter().filter(|s| s["stale"] == false).collect();
+    let mut formats: Vec<&str> = fresh
+        .iter()
+        .map(|s| s["format"].as_str().unwrap())
+        .collect();
+    formats.sort();
+    assert_eq!(formats, ["markdown", "text"]);
+    for summary in fresh {
+        assert_eq!(summary["status"], "complete", "{summary}");
+        assert_eq!(summary["model_used"], "extractive");
+        assert_ne!(summary["content_hash"], Value::Null);
+        if let Some(sha) = document["sha256"].as_str() {
+            assert_eq!(summary["content_hash"], sha, "made from the new content");
+        }
+        for sentence in summary["sentences"].as_array().unwrap() {
+            let sentence = sentence["text"].as_str().unwrap();
+            assert!(
+                new_content.contains(sentence),
+                "{sentence:?} is from the new content"
+            );
+        }
+    }
+
+    // Off: the summaries are only marked stale.
+    let off = app.create_org("Manual").await;
+    let doc = create_document(&app, &off, "Agreement", CONTRACT).await;
+    let id = start_summary(&app, &off.admin_key, &doc, json!({})).await;
+    finished_summary(&app, &off.admin_key, &id).await;
+    let put = app
+        .authed(
+            Method::PUT,
+            &format!("/api/v1/documents/{doc}"),
+            &off.admin_key,
+        )
+        .json(&json!({"content": new_content}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    app.run_pending_jobs().await;
+    let listed = app
+        .get_json(
+            &format!("/api/v1/summaries?document_id={doc}"),
+            &off.admin_key,
+        )
+        .await;
+    assert_eq!(listed["total"], 1, "{listed}");
+    assert_eq!(listed["items"][0]["stale"], true);
+}
+
+fn parties_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["parties", "governing_law"],
+        "additionalProperties": false,
+        "properties": {
+            "parties": {"type": "array", "items": {"type": "string"}, "minItems": 2},
+            "governing_law": {"type": "string"}
+        }
+    })
+}
+
+async fn an_answer_breaking_the_json_schema_gets_a_repair_with_the_violations_then_fails_with_them(
+    app: TestApp,
+) {
+    let fake = FakeLlm::start().await.unwrap();
+    let org = app.create_org("Schema").await;
+    let doc = create_document(&app, &org, "Agreement", CONTRACT).await;
+    let body = json!({"format": "json", "json_schema": parties_schema(),
+                      "llm": llm(&fake, "openai"), "cache": false});
+    // Valid JSON, wrong shape; then right.
+    fake.queue_replies(&[
+        "{\"parties\": \"Northwind Supplies Ltd\", \"governing_law\": \"Ireland\"}",
+        "{\"parties\": [\"Northwind Supplies Ltd\", \"City of Springfield\"], \"governing_law\": \"Ireland\"}",
+    ]);
+    let id = start_summary(&app, &org.admin_key, &doc, body.clone()).await;
+    let summary = finished_summary(&app, &org.admin_key, &id).await;
+    assert_eq!(summary["status"], "complete", "{summary}");
+    assert_eq!(summary["llm_calls"], 2);
+    let parsed: Value = serde_json::from_str(summary["summary_text"].as_str().unwrap()).unwrap();
+    assert_eq!(parsed["parties"][1], "City of Springfield");
+    let repair = &fake.requests()[1];
+    let last = repair.body["messages"].as_array().unwrap().last().unwrap()["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(last.contains("did not follow the JSON Schema"), "{last}");
+    assert!(
+        last.contains("/parties: expected array, got string"),
+        "{last}"
+    );
+
+    // Twice wrong: the summary fails with both outputs and both lists of violations.
+    let first = "{\"parties\": [\"Northwind\"], \"governing_law\": \"Ireland\", \"value\": 1}";
+    let second = "{\"parties\": [\"Northwind\", \"City\"]}";
+    fake.queue_replies(&[first, second]);
+    let id = start_summary(&app, &org.admin_key, &doc, body).await;
+    let summary = finished_summary(&app, &org.admin_key, &id).await;
+    assert_eq!(summary["status"], "failed", "{summary}");
+    assert_eq!(summary["summary_text"], Value::Null);
+    let details = &summary["error_details"];
+    assert_eq!(details["model_output"], json!([first, second]));
+    assert_eq!(
+        details["validation_errors"],
+        json!([
+            [
+                "/parties: fewer than 2 items",
+                "/value: the property \"value\" is not allowed"
+            ],
+            ["/: the property \"governing_law\" is missing"]
+        ]),
+        "{details}"
+    );
+    let error = summary["error"].as_str().unwrap();
+    assert!(error.contains("did not follow the JSON schema"), "{error}");
+    assert!(error.contains("governing_law"), "{error}");
+    assert_eq!(fake.request_count(), 4);
+}
+
+async fn a_json_schema_the_server_cannot_apply_is_a_422_naming_its_place(app: TestApp) {
+    let fake = FakeLlm::start().await.unwrap();
+    let org = app.create_org("Bad schema").await;
+    let doc = create_document(&app, &org, "Agreement", CONTRACT).await;
+    let mut schema = parties_schema();
+    schema["properties"]["parties"]["type"] = json!("list");
+    for (path, body) in [
+        (
+            format!("/api/v1/documents/{doc}/summaries"),
+            json!({"format": "json", "json_schema": schema, "llm": llm(&fake, "openai")}),
+        ),
+        (
+            "/api/v1/summaries/bulk".to_owned(),
+            json!({"document_ids": [doc], "format": "json", "json_schema": schema,
+                   "llm": llm(&fake, "openai")}),
+        ),
+    ] {
+        let response = post(&app, &org.admin_key, &path, body).await;
+        let error = assert_error_envelope(response, 422, "validation_error").await;
+        assert_eq!(error["details"]["field"], "json_schema", "{error}");
+        assert_eq!(
+            error["details"]["path"], "/properties/parties/type",
+            "{error}"
+        );
+        assert!(
+            error["details"]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("unknown type"),
+            "{error}"
+        );
+    }
+    let unsupported = post(
+        &app,
+        &org.admin_key,
+        &format!("/api/v1/documents/{doc}/summaries"),
+        json!({"format": "json", "json_schema": {"$ref": "#/$defs/terms"},
+               "llm": llm(&fake, "openai")}),
+    )
+    .await;
+    let error = assert_error_envelope(unsupported, 422, "validation_error").await;
+    assert!(
+        error["message"].as_str().unwrap().contains("$ref"),
+        "{error}"
+    );
+    let listed = app.get_json("/api/v1/summaries", &org.admin_key).await;
+    assert_eq!(listed["total"], 0, "nothing was recorded");
+    assert_eq!(fake.request_count(), 0);
 }
