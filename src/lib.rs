@@ -18,6 +18,7 @@ pub mod health;
 pub mod http;
 pub mod jobs;
 pub mod orgs;
+pub mod pdf;
 pub mod questions;
 pub mod ratelimit;
 pub mod state;
