@@ -71,7 +71,7 @@ CMD ["serve"]
 FROM runtime AS full
 USER root
 RUN apt-get update \
- && apt-get install -y --no-install-recommends tesseract-ocr libreoffice-calc \
+ && apt-get install -y --no-install-recommends tesseract-ocr tesseract-ocr-eng libreoffice-calc \
  && rm -rf /var/lib/apt/lists/*
 USER 10001:10001
 

@@ -8,8 +8,37 @@
 #   scripts/statements-corpus.sh            # the corpus
 #   scripts/statements-corpus.sh --filing N OUT_DIR
 #                                           # a long filing (N note pages) for the benchmark
+#   scripts/statements-corpus.sh --scanned  # the image-only page (from pdf/quarterly.pdf)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [[ "${1:-}" == "--scanned" ]]; then
+  # Page 1 of quarterly.pdf as a scan: drawn in grey at 200 dpi by Poppler's pdftoppm,
+  # the image wrapped into a PDF with no text layer by MuPDF's `mutool convert`. The
+  # truth is quarterly.json's income statement.
+  command -v pdftoppm >/dev/null && command -v mutool >/dev/null \
+    || { echo "needs pdftoppm (poppler-utils) and mutool (mupdf-tools)" >&2; exit 1; }
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+  out=crates/statements/tests/corpus/scanned
+  mkdir -p "$out"
+  pdftoppm -r 200 -gray -png -f 1 -l 1 crates/statements/tests/corpus/pdf/quarterly.pdf "$work/page"
+  mutool convert -O compress -o "$out/quarterly_income_scan.pdf" "$work"/page-1.png
+  python3 - "$out/quarterly_income_scan.json" <<'PY'
+import json, sys
+truth = json.load(open("crates/statements/tests/corpus/pdf/quarterly.json"))
+scan = {
+    "description": "page 1 of quarterly.pdf as an image-only scan (pdftoppm -r 200 -gray, mutool convert): no text layer",
+    "pages": truth["pages"][:1],
+    "statements": [s for s in truth["statements"] if s["pages"] == [1]],
+}
+json.dump(scan, open(sys.argv[1], "w"), indent=1)
+PY
+  if [ -n "$(pdftotext "$out/quarterly_income_scan.pdf" - | tr -d '[:space:]')" ]; then
+    echo "the scan has a text layer" >&2; exit 1
+  fi
+  ls -l "$out"
+  exit 0
+fi
 command -v soffice >/dev/null || { echo "soffice not found: apt-get install libreoffice-writer-nogui" >&2; exit 1; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

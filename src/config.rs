@@ -154,6 +154,17 @@ pub enum PdfTextEngine {
     Builtin,
 }
 
+/// Whether statement extraction OCRs pages that have no text layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum StatementsOcr {
+    /// Tesseract (Debian `tesseract-ocr`, `tesseract-ocr-eng`) and Poppler's `pdftoppm`
+    /// when both are on `PATH`, each run confined like the PDF engines; without them a
+    /// scanned page is reported as `needs_ocr`.
+    Auto,
+    /// Never: a scanned page is reported as `needs_ocr`.
+    Off,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Json,
@@ -441,6 +452,16 @@ pub struct Settings {
     /// PDFs one upload extracts at once, each in its own confined process; 0 = one per CPU core
     #[arg(long, env = "PDF_WORKERS", default_value = "0", global = true)]
     pub pdf_workers: u16,
+
+    /// OCR of statement pages with no text layer (scans): auto (Tesseract and pdftoppm when both are on PATH; else such pages are marked needs_ocr) or off
+    #[arg(
+        long,
+        env = "STATEMENTS_OCR",
+        value_enum,
+        default_value = "auto",
+        global = true
+    )]
+    pub statements_ocr: StatementsOcr,
 
     /// Largest upload accepted, in bytes (suffixes KB, MB, GB allowed).
     #[arg(long, env = "MAX_FILE_SIZE", default_value = "100MB", global = true)]

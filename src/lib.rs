@@ -20,6 +20,7 @@ pub mod hooks;
 pub mod http;
 pub mod jobs;
 pub mod orgs;
+pub mod pdf;
 pub mod questions;
 pub mod ratelimit;
 pub mod state;

@@ -18,7 +18,6 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use utoipa::ToSchema;
 
-use crate::config::{PdfTextEngine, Settings};
 use crate::documents::repo;
 use crate::documents::service::{DocumentSource, NewDocument, create_document};
 use crate::state::AppState;
@@ -122,52 +121,6 @@ pub struct IngestContext {
     pub progress: ProgressFn,
 }
 
-pub fn ingest_limits(settings: &Settings) -> quire_ingest::Limits {
-    let file_limit = settings.max_file_size.0;
-    let defaults = quire_ingest::Limits::default();
-    quire_ingest::Limits {
-        max_archive_bytes: file_limit,
-        // 0 keeps the default: one extraction process per core.
-        pdf_workers: match settings.pdf_workers {
-            0 => defaults.pdf_workers,
-            n => usize::from(n),
-        },
-        ..defaults
-    }
-}
-
-/// The PDF text engine `PDF_TEXT_ENGINE` asks for, found on `PATH` now (so installing
-/// one needs no restart). `auto` takes the fastest installed engine that passes the
-/// quality tests (crates/ingest/tests/quality.rs): MuPDF's `mutool`, else Poppler's
-/// `pdftotext`, else the built-in child.
-pub fn pdf_extractor(state: &AppState) -> anyhow::Result<quire_ingest::PdfExtractor> {
-    use quire_ingest::{MupdfTool, PdfExtractor, PopplerTools};
-    let missing =
-        |tool: &str| anyhow::anyhow!("PDF_TEXT_ENGINE asks for {tool}, but it is not on PATH");
-    let found = match state.settings.pdf_text_engine {
-        PdfTextEngine::Builtin => None,
-        PdfTextEngine::Auto => MupdfTool::find_on_path()
-            .map(PdfExtractor::Mupdf)
-            .or_else(|| PopplerTools::find_on_path().map(PdfExtractor::Pdftotext)),
-        PdfTextEngine::Mupdf => Some(PdfExtractor::Mupdf(
-            MupdfTool::find_on_path().ok_or_else(|| missing("mutool"))?,
-        )),
-        PdfTextEngine::Pdftotext => Some(PdfExtractor::Pdftotext(
-            PopplerTools::find_on_path().ok_or_else(|| missing("pdftotext"))?,
-        )),
-    };
-    if let Some(engine) = found {
-        return Ok(engine);
-    }
-    let command = match &state.settings.pdf_extractor {
-        Some(path) => {
-            quire_ingest::PdfChildCommand::new(path.clone()).arg(quire_ingest::PDF_CHILD_SUBCOMMAND)
-        }
-        None => quire_ingest::PdfChildCommand::current_exe()?,
-    };
-    Ok(quire_ingest::PdfExtractor::Child(command))
-}
-
 /// Judged entries waiting for the storing task at most: the judging thread reads on
 /// while the task stores, so extraction never waits on storage or SQL.
 const STORE_QUEUE_ENTRIES: usize = 8;
@@ -232,8 +185,8 @@ pub async fn run_upload(ctx: IngestContext) -> anyhow::Result<UploadReport> {
     let state = ctx.state.clone();
     let copy = state.storage.local_copy(&ctx.payload.bundle_key).await?;
     let path: PathBuf = copy.path().to_path_buf();
-    let limits = ingest_limits(&state.settings);
-    let extractor = pdf_extractor(&state)?;
+    let limits = crate::pdf::limits(&state.settings);
+    let extractor = crate::pdf::text_extractor(&state.settings)?;
     tracing::debug!(engine = extractor.engine_name(), "pdf text engine");
     // What an earlier run of this job already recorded, in one query.
     let recorded: HashMap<String, String> =
@@ -451,32 +404,4 @@ async fn record_entry(
         outcome.document_id = first.map(|d| d.id);
     }
     Ok(outcome)
-}
-
-#[cfg(test)]
-mod tests {
-    use clap::Parser;
-
-    use super::*;
-
-    fn settings(args: &[&str]) -> Settings {
-        let argv = ["quire", "serve"].iter().chain(args);
-        crate::cli::Cli::try_parse_from(argv)
-            .expect("test settings parse")
-            .settings
-    }
-
-    #[test]
-    fn pdf_workers_sets_the_extraction_pool_and_zero_means_one_per_core() {
-        assert_eq!(
-            ingest_limits(&settings(&["--pdf-workers=3"])).pdf_workers,
-            3
-        );
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        assert_eq!(ingest_limits(&settings(&[])).pdf_workers, cores);
-        assert_eq!(
-            ingest_limits(&settings(&["--max-file-size=5MB"])).max_archive_bytes,
-            5 << 20
-        );
-    }
 }

@@ -194,7 +194,7 @@ pub fn given_content(state: &AppState, content: &Value) -> Result<GivenContent, 
     if text.trim().is_empty() {
         return Err(ApiError::invalid_field("content", "must not be empty"));
     }
-    let limit = crate::documents::ingest::ingest_limits(&state.settings).max_text_bytes;
+    let limit = crate::pdf::limits(&state.settings).max_text_bytes;
     if original.len() as u64 > limit {
         return Err(ApiError::invalid_field(
             "content",

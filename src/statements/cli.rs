@@ -5,7 +5,9 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use quire_ingest::{Limits, PdfChildCommand, PdfExtractor, PopplerTools};
+use quire_ingest::{Limits, OcrTools, PdfChildCommand, PdfExtractor, PopplerTools};
+
+use crate::config::StatementsOcr;
 use quire_statements::{Statement, ValueKind};
 
 use crate::statements::service::{ExtractError, Extracted, extract_statements};
@@ -17,6 +19,9 @@ pub struct ExtractArgs {
     /// `table` (default) or `json` (the whole analysis).
     #[arg(long, value_enum, default_value = "table")]
     pub format: ExtractFormat,
+    /// OCR of pages with no text layer: auto (when tesseract and pdftoppm are on PATH) or off.
+    #[arg(long, env = "STATEMENTS_OCR", value_enum, default_value = "auto")]
+    pub ocr: StatementsOcr,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -54,18 +59,23 @@ pub fn run(args: &ExtractArgs) -> i32 {
         bytes.len(),
         engine.engine_name()
     );
-    let started = std::time::Instant::now();
-    let extracted = match extract_statements(&engine, &Limits::default(), &bytes, None) {
-        Ok(extracted) => extracted,
-        Err(e @ (ExtractError::Encrypted | ExtractError::Unreadable(_))) => {
-            eprintln!("error: {e}");
-            return 1;
-        }
-        Err(e) => {
-            eprintln!("error: extraction failed: {e}");
-            return 1;
-        }
+    let ocr = match args.ocr {
+        StatementsOcr::Auto => OcrTools::find_on_path(),
+        StatementsOcr::Off => None,
     };
+    let started = std::time::Instant::now();
+    let extracted =
+        match extract_statements(&engine, ocr.as_ref(), &Limits::default(), &bytes, None) {
+            Ok(extracted) => extracted,
+            Err(e @ (ExtractError::Encrypted | ExtractError::Unreadable(_))) => {
+                eprintln!("error: {e}");
+                return 1;
+            }
+            Err(e) => {
+                eprintln!("error: extraction failed: {e}");
+                return 1;
+            }
+        };
     eprintln!(
         "{} pages read in {} ms; {} statements",
         extracted.page_count,
@@ -188,6 +198,8 @@ fn write_tables(out: &mut impl Write, extracted: &Extracted) -> std::io::Result<
             page.confidence,
             if page.needs_ocr {
                 "  needs OCR (no text layer)"
+            } else if page.ocr {
+                "  read by OCR"
             } else {
                 ""
             }

@@ -351,3 +351,39 @@ pub async fn delete_statement(pool: &AnyPool, org_id: &str, id: &str) -> sqlx::R
         .await?;
     Ok(done.rows_affected() > 0)
 }
+
+/// What a hand correction changes in a statement row.
+pub struct CorrectedStatement<'a> {
+    pub line_items: &'a str,
+    pub checks: &'a str,
+    pub checks_failed: i64,
+    pub confidence: f64,
+}
+
+/// Writes a corrected statement if it was not changed since it was read (its
+/// `updated_at` is still `seen_at`); false when it was (or is gone).
+pub async fn update_corrected_statement(
+    pool: &AnyPool,
+    org_id: &str,
+    id: &str,
+    seen_at: i64,
+    corrected: &CorrectedStatement<'_>,
+) -> sqlx::Result<bool> {
+    let now = now_ms().max(seen_at + 1);
+    let done = sqlx::query(
+        "UPDATE statements SET line_items = $1, checks = $2, checks_failed = $3, \
+         confidence = $4, updated_at = $5 \
+         WHERE id = $6 AND org_id = $7 AND updated_at = $8",
+    )
+    .bind(corrected.line_items)
+    .bind(corrected.checks)
+    .bind(corrected.checks_failed)
+    .bind(corrected.confidence)
+    .bind(now)
+    .bind(id)
+    .bind(org_id)
+    .bind(seen_at)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}

@@ -35,6 +35,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_extraction, delete_extraction))
         .routes(routes!(list_statements))
         .routes(routes!(get_statement, delete_statement))
+        .routes(routes!(correct_line_item))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -607,4 +608,71 @@ async fn delete_statement(
         return Err(ApiError::NotFound("statement"));
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Largest magnitude a corrected value may have (in the statement's printed units).
+const MAX_CORRECTED_VALUE: f64 = 1e15;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LineItemCorrection {
+    /// The row's new label.
+    #[schema(value_type = Option<crate::text::Title>)]
+    pub label: Option<String>,
+    /// The row's new values, one per period of the statement (null for an empty cell),
+    /// in the statement's printed units (amounts in units of `scale`).
+    #[schema(value_type = Option<Vec<Option<f64>>>)]
+    pub values: Option<Vec<Option<f64>>>,
+}
+
+/// Corrects one line item by hand (its label, its values or both): the correction is
+/// kept on the item with who made it, when, and what it said before; the statement's
+/// checks are run again. `item` is the row's 0-based position in `line_items`.
+#[utoipa::path(patch, path = "/api/v1/statements/{id}/line-items/{item}", tag = "statements",
+    security(("bearer" = []), ("api_key" = [])),
+    params(("id" = String, Path), ("item" = u32, Path, description = "0-based position in `line_items`")),
+    request_body = LineItemCorrection,
+    responses((status = 200, body = StatementResponse, description = "the statement with the corrected item and its checks run again"),
+              (status = 404, body = crate::error::ErrorBody, description = "no such statement or line item"),
+              (status = 409, body = crate::error::ErrorBody, description = "corrections of the statement kept racing; try again")))]
+async fn correct_line_item(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((id, item)): Path<(String, String)>,
+    ApiJson(body): ApiJson<LineItemCorrection>,
+) -> ApiResult<Json<StatementResponse>> {
+    principal.require(Role::Member)?;
+    // A path that is not a position names no line item.
+    let index: usize = item.parse().map_err(|_| ApiError::NotFound("line item"))?;
+    if body.label.is_none() && body.values.is_none() {
+        return Err(ApiError::invalid_field(
+            "label",
+            "give a label, values or both",
+        ));
+    }
+    let label = match &body.label {
+        Some(raw) => Some(crate::text::parse_name(
+            "label",
+            raw,
+            crate::text::MAX_TITLE_CHARS,
+        )?),
+        None => None,
+    };
+    if let Some(values) = &body.values
+        && values
+            .iter()
+            .flatten()
+            .any(|v| !v.is_finite() || v.abs() > MAX_CORRECTED_VALUE)
+    {
+        return Err(ApiError::invalid_field(
+            "values",
+            "each value must be a number of magnitude at most 1e15, or null",
+        ));
+    }
+    let fix = service::LineItemFix {
+        label,
+        values: body.values,
+    };
+    let row = service::correct_line_item(&state, &principal, &id, index, &fix).await?;
+    Ok(Json(statement_response(row, true)))
 }

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use quire_ingest::{PdfExtractor, PdfOutcome, PopplerTools};
+use quire_ingest::{OcrOutcome, OcrTools, PdfExtractor, PdfOutcome};
 use quire_statements::{Analysis, StatementType};
 
 use crate::auth::Principal;
@@ -46,10 +46,17 @@ pub struct PageVerdict {
     pub page: u32,
     pub statement_type: String,
     pub confidence: f64,
-    /// The page has no text layer (a scan): its text needs OCR, which this server
-    /// does not run.
+    /// The page has no text layer (a scan) and was not read by OCR: OCR is off
+    /// (`STATEMENTS_OCR=off`), Tesseract is not installed, or it failed on the page.
     pub needs_ocr: bool,
+    /// The page has no text layer and its text was read by OCR (Tesseract).
+    #[serde(default)]
+    pub ocr: bool,
 }
+
+/// Pages of one extraction read by OCR at most; further pages without a text layer
+/// are reported as `needs_ocr`.
+pub const MAX_OCR_PAGES: usize = 50;
 
 fn is_pdf(bytes: &[u8]) -> bool {
     bytes.len() >= 5
@@ -138,16 +145,6 @@ pub async fn start_extraction(
     Ok((row, job))
 }
 
-/// The engine for page text with layout: Poppler's `pdftotext -layout` when installed,
-/// else the engine the server is configured with (no column alignment: the parser
-/// reads it as one cell per line).
-pub fn layout_extractor(state: &AppState) -> anyhow::Result<PdfExtractor> {
-    match PopplerTools::find_on_path() {
-        Some(tools) => Ok(PdfExtractor::Pdftotext(tools.with_layout(true))),
-        None => crate::documents::ingest::pdf_extractor(state),
-    }
-}
-
 /// What reading a PDF for statements gave.
 pub struct Extracted {
     pub analysis: Analysis,
@@ -166,9 +163,12 @@ pub enum ExtractError {
     Extraction(#[from] quire_ingest::PdfError),
 }
 
-/// Page text (confined child), then detection and parsing. Blocking.
+/// Page text (confined child), OCR of the pages without a text layer when `ocr` is
+/// given (each page rasterised and read by Tesseract, confined too), then detection
+/// and parsing. Blocking.
 pub fn extract_statements(
     extractor: &PdfExtractor,
+    ocr: Option<&OcrTools>,
     limits: &quire_ingest::Limits,
     pdf: &[u8],
     wanted: Option<&[u32]>,
@@ -178,36 +178,68 @@ pub fn extract_statements(
         PdfOutcome::Encrypted => return Err(ExtractError::Encrypted),
         PdfOutcome::Unreadable { detail } => return Err(ExtractError::Unreadable(detail)),
     };
-    let pages: Vec<(u32, &str)> = text
+    struct Page {
+        number: u32,
+        text: String,
+        ocr: bool,
+    }
+    let mut pages: Vec<Page> = text
         .pages
-        .iter()
+        .into_iter()
         .filter(|p| wanted.is_none_or(|w| w.contains(&p.number)))
-        .map(|p| (p.number, p.text.as_str()))
+        .map(|p| Page {
+            number: p.number,
+            text: p.text,
+            ocr: false,
+        })
         .collect();
+    if let Some(tools) = ocr {
+        for page in pages
+            .iter_mut()
+            .filter(|p| p.text.trim().is_empty())
+            .take(MAX_OCR_PAGES)
+        {
+            match quire_ingest::ocr_pdf_page(tools, pdf, page.number, limits) {
+                Ok(OcrOutcome::Text(text)) => {
+                    page.text = text;
+                    page.ocr = true;
+                }
+                Ok(OcrOutcome::Unreadable { detail }) => {
+                    tracing::info!(page = page.number, %detail, "a page could not be drawn for OCR");
+                }
+                Err(e) => {
+                    tracing::warn!(page = page.number, error = %e, "OCR of a page failed");
+                }
+            }
+        }
+    }
     let with_text: Vec<(u32, &str)> = pages
         .iter()
-        .copied()
-        .filter(|(_, t)| !t.trim().is_empty())
+        .filter(|p| !p.text.trim().is_empty())
+        .map(|p| (p.number, p.text.as_str()))
         .collect();
     let analysis = quire_statements::analyze_pages(&with_text);
     let verdicts = pages
         .iter()
-        .map(
-            |(number, text)| match analysis.pages.iter().find(|p| p.page == *number) {
-                Some(found) if !text.trim().is_empty() => PageVerdict {
-                    page: *number,
+        .map(|page| {
+            let empty = page.text.trim().is_empty();
+            match analysis.pages.iter().find(|p| p.page == page.number) {
+                Some(found) if !empty => PageVerdict {
+                    page: page.number,
                     statement_type: found.detection.statement_type.as_str().to_owned(),
                     confidence: found.detection.confidence,
                     needs_ocr: false,
+                    ocr: page.ocr,
                 },
                 _ => PageVerdict {
-                    page: *number,
+                    page: page.number,
                     statement_type: StatementType::Other.as_str().to_owned(),
                     confidence: 0.0,
-                    needs_ocr: true,
+                    needs_ocr: empty && !page.ocr,
+                    ocr: page.ocr,
                 },
-            },
-        )
+            }
+        })
         .collect();
     Ok(Extracted {
         analysis,
@@ -233,14 +265,16 @@ pub async fn run_extraction(
         .get_bytes(&row.storage_key)
         .await
         .map_err(|e| RunError::Transient(format!("reading the original: {e}")))?;
-    let extractor = layout_extractor(state).map_err(|e| RunError::Transient(format!("{e:#}")))?;
-    let limits = crate::documents::ingest::ingest_limits(&state.settings);
+    let extractor = crate::pdf::layout_extractor(&state.settings)
+        .map_err(|e| RunError::Transient(format!("{e:#}")))?;
+    let ocr = crate::pdf::ocr_tools(&state.settings);
+    let limits = crate::pdf::limits(&state.settings);
     let wanted: Option<Vec<u32>> = row
         .pages_requested
         .as_deref()
         .and_then(|p| serde_json::from_str(p).ok());
     let outcome = tokio::task::spawn_blocking(move || {
-        extract_statements(&extractor, &limits, &bytes, wanted.as_deref())
+        extract_statements(&extractor, ocr.as_ref(), &limits, &bytes, wanted.as_deref())
     })
     .await
     .map_err(|e| RunError::Transient(format!("the extraction task failed: {e}")))?;
@@ -352,6 +386,109 @@ pub async fn delete_extraction(
         tracing::warn!(error = %e, extraction.id = %id, "could not remove an extraction's original");
     }
     Ok(())
+}
+
+/// A hand correction of one line item: a new label, new values (one per period, in
+/// the statement's printed units), or both.
+#[derive(Debug, Clone, Default)]
+pub struct LineItemFix {
+    pub label: Option<String>,
+    pub values: Option<Vec<Option<f64>>>,
+}
+
+/// Writes attempts of a correction racing another writer before answering `409`.
+const CORRECTION_ATTEMPTS: usize = 5;
+
+/// Corrects line item `index` (0-based, its position in `line_items`) of a statement:
+/// the correction is kept on the item with who and when and what it said before, the
+/// checks are run again and the confidence follows the change in failed checks. A
+/// concurrent correction of the same statement is not lost: the write only lands on
+/// the version read, else the whole correction is redone on the newer one.
+pub async fn correct_line_item(
+    state: &AppState,
+    principal: &Principal,
+    statement_id: &str,
+    index: usize,
+    fix: &LineItemFix,
+) -> Result<StatementRow, ApiError> {
+    for _ in 0..CORRECTION_ATTEMPTS {
+        let row = repo::find_statement(&state.db.pool, &principal.org_id, statement_id)
+            .await?
+            .ok_or(ApiError::NotFound("statement"))?;
+        let periods: Vec<quire_statements::Period> =
+            serde_json::from_str(&row.periods).map_err(|e| ApiError::Internal(e.into()))?;
+        let mut items: Vec<quire_statements::LineItem> =
+            serde_json::from_str(&row.line_items).map_err(|e| ApiError::Internal(e.into()))?;
+        let statement_type: StatementType =
+            row.statement_type
+                .parse()
+                .map_err(|e: quire_statements::UnknownStatementType| {
+                    ApiError::Internal(anyhow::anyhow!(e))
+                })?;
+        if let Some(values) = &fix.values
+            && values.len() != periods.len()
+        {
+            return Err(ApiError::invalid_field(
+                "values",
+                format!(
+                    "must have one entry per period ({}), null for an empty cell",
+                    periods.len()
+                ),
+            ));
+        }
+        let item = items
+            .get_mut(index)
+            .ok_or(ApiError::NotFound("line item"))?;
+        let mut correction = quire_statements::Correction {
+            user_id: principal.user_id.clone(),
+            api_key_id: match &principal.credential {
+                crate::auth::model::Credential::ApiKey { key_id } => Some(key_id.clone()),
+                crate::auth::model::Credential::AccessToken { .. } => None,
+            },
+            at: crate::time::now_rfc3339(),
+            previous_label: None,
+            previous_values: None,
+        };
+        if let Some(label) = &fix.label {
+            correction.previous_label = Some(std::mem::replace(&mut item.label, label.clone()));
+        }
+        if let Some(values) = &fix.values {
+            correction.previous_values = Some(std::mem::replace(&mut item.values, values.clone()));
+        }
+        item.corrections.push(correction);
+        let failed_before = usize::try_from(row.checks_failed).unwrap_or(0);
+        let (checks, confidence) = quire_statements::recheck(
+            statement_type,
+            &items,
+            &periods,
+            row.confidence,
+            failed_before,
+        );
+        let failed = checks.iter().filter(|c| !c.passed).count();
+        let items_json = json(&items);
+        let checks_json = json(&checks);
+        let written = repo::update_corrected_statement(
+            &state.db.pool,
+            &principal.org_id,
+            statement_id,
+            row.updated_at,
+            &repo::CorrectedStatement {
+                line_items: &items_json,
+                checks: &checks_json,
+                checks_failed: failed as i64,
+                confidence,
+            },
+        )
+        .await?;
+        if written {
+            return repo::find_statement(&state.db.pool, &principal.org_id, statement_id)
+                .await?
+                .ok_or(ApiError::NotFound("statement"));
+        }
+    }
+    Err(ApiError::Conflict(
+        "the statement is being corrected by someone else; try again".into(),
+    ))
 }
 
 fn csv_cell(text: &str) -> String {

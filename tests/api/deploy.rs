@@ -569,7 +569,7 @@ fn the_dockerfile_pins_its_images_runs_as_a_user_and_checks_a_real_route() {
     for package in ["poppler-utils", "mupdf-tools"] {
         assert!(install.contains(package), "runtime lacks {package}");
     }
-    assert!(text.contains("tesseract-ocr libreoffice-calc"));
+    assert!(text.contains("tesseract-ocr tesseract-ocr-eng libreoffice-calc"));
     assert!(text.contains("cargo chef cook --release --locked"));
     assert!(text.contains("RUN cargo build --release --locked --bin quire"));
 }

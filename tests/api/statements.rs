@@ -1,6 +1,7 @@
 //! Financial statements over HTTP: synchronous detection, extraction of a rendered
 //! 10-K-style PDF (the corpus's `ten_k.pdf`) by upload and by library document, the
-//! statements with their checks as JSON and CSV, a scan's `needs_ocr` verdict,
+//! statements with their checks as JSON and CSV, a scan read by OCR (and its
+//! `needs_ocr` verdict with OCR off),
 //! hostile PDFs ending as failed extractions, filters, deletion, refused input.
 
 use reqwest::Method;
@@ -14,10 +15,16 @@ on_both_databases!(
     detection_types_a_page_with_or_without_a_title,
     an_uploaded_10k_gives_its_statements_with_periods_scale_and_passing_checks,
     a_library_pdf_can_be_extracted_by_document_id,
-    a_page_without_text_is_marked_needs_ocr,
+    an_image_only_statement_page_gives_its_line_items_by_ocr,
     hostile_pdfs_end_as_failed_extractions_and_the_server_stays_healthy,
     statements_are_filtered_and_deleted,
+    a_corrected_line_item_keeps_who_and_when_and_the_checks_run_again,
     extraction_refuses_what_is_not_a_pdf_or_not_valid,
+);
+
+on_both_databases!(
+    flags = ["--statements-ocr=off"];
+    an_image_only_statement_page_needs_ocr_when_ocr_is_off,
 );
 
 pub fn ten_k_pdf() -> Vec<u8> {
@@ -263,17 +270,160 @@ async fn a_library_pdf_can_be_extracted_by_document_id(app: TestApp) {
     assert_eq!(download.status(), 200);
 }
 
-async fn a_page_without_text_is_marked_needs_ocr(app: TestApp) {
+fn corpus_file(path: &str) -> Vec<u8> {
+    std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("crates/statements/tests/corpus")
+            .join(path),
+    )
+    .expect("a corpus file")
+}
+
+/// Page 1 of the corpus's `quarterly.pdf` as a scan with no text layer, and its truth.
+fn statement_scan() -> (Vec<u8>, Value) {
+    let truth = corpus_file("scanned/quarterly_income_scan.json");
+    (
+        corpus_file("scanned/quarterly_income_scan.pdf"),
+        serde_json::from_slice(&truth).expect("the scan's truth"),
+    )
+}
+
+/// Tesseract (with English) and pdftoppm, as `STATEMENTS_OCR=auto` looks for them.
+pub fn ocr_installed() -> bool {
+    quire_ingest::OcrTools::find_on_path().is_some()
+        && std::process::Command::new("tesseract")
+            .arg("--list-langs")
+            .output()
+            .is_ok_and(|out| {
+                String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .any(|l| l == "eng")
+            })
+}
+
+async fn an_image_only_statement_page_needs_ocr_when_ocr_is_off(app: TestApp) {
     let org = app.create_org("Scans").await;
     let key = &org.admin_key;
-    let accepted =
-        extract_upload(&app, key, "scan.pdf", quire_ingest::fixtures::scanned_pdf()).await;
+    for (name, pdf) in [
+        ("statement-scan.pdf", statement_scan().0),
+        ("tiny-scan.pdf", quire_ingest::fixtures::scanned_pdf()),
+    ] {
+        let accepted = extract_upload(&app, key, name, pdf).await;
+        let extraction =
+            finished_extraction(&app, key, accepted["extraction_id"].as_str().unwrap()).await;
+        assert_eq!(extraction["status"], "succeeded", "{name}: {extraction}");
+        assert_eq!(
+            extraction["pages"],
+            json!([{"page": 1, "statement_type": "other", "confidence": 0.0, "needs_ocr": true, "ocr": false}]),
+            "{name}"
+        );
+        assert_eq!(extraction["statement_ids"], json!([]), "{name}");
+    }
+}
+
+fn same_label(a: &str, b: &str) -> bool {
+    let squash = |s: &str| {
+        s.chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect::<String>()
+    };
+    squash(a) == squash(b)
+}
+
+async fn an_image_only_statement_page_gives_its_line_items_by_ocr(app: TestApp) {
+    if !ocr_installed() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI installs tesseract-ocr, tesseract-ocr-eng and poppler-utils"
+        );
+        eprintln!(
+            "SKIPPED: OCR needs tesseract (tesseract-ocr, tesseract-ocr-eng) and pdftoppm (poppler-utils)"
+        );
+        return;
+    }
+    let org = app.create_org("Scans").await;
+    let key = &org.admin_key;
+    let (pdf, truth) = statement_scan();
+    let accepted = extract_upload(&app, key, "statement-scan.pdf", pdf).await;
     let extraction =
         finished_extraction(&app, key, accepted["extraction_id"].as_str().unwrap()).await;
     assert_eq!(extraction["status"], "succeeded", "{extraction}");
-    assert_eq!(extraction["pages"][0]["needs_ocr"], true, "{extraction}");
+    let page = &extraction["pages"][0];
+    assert_eq!(page["needs_ocr"], false, "{extraction}");
+    assert_eq!(page["ocr"], true, "{extraction}");
+    assert_eq!(page["statement_type"], "income_statement", "{extraction}");
+    let ids = extraction["statement_ids"].as_array().unwrap();
+    assert_eq!(ids.len(), 1, "{extraction}");
+    let statement: Value = app
+        .get_json(
+            &format!("/api/v1/statements/{}", ids[0].as_str().unwrap()),
+            key,
+        )
+        .await;
+    let expected = &truth["statements"][0];
+    assert_eq!(statement["statement_type"], expected["statement_type"]);
+    assert_eq!(statement["scale"], expected["scale"], "{statement}");
+    assert_eq!(statement["currency"], expected["currency"], "{statement}");
+    assert_eq!(statement["pages"], expected["pages"], "{statement}");
+    let periods: Vec<(Value, Value)> = statement["periods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["end_date"].clone(), p["months"].clone()))
+        .collect();
+    let truth_periods: Vec<(Value, Value)> = expected["periods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["end_date"].clone(), p["months"].clone()))
+        .collect();
+    assert_eq!(periods, truth_periods, "{statement}");
+    let items = statement["line_items"].as_array().unwrap();
+    let truth_items = expected["items"].as_array().unwrap();
+    assert!(truth_items.len() >= 10);
+    for want in truth_items {
+        let label = want["label"].as_str().unwrap();
+        let found = items
+            .iter()
+            .find(|i| same_label(i["label"].as_str().unwrap_or(""), label))
+            .unwrap_or_else(|| panic!("{label} not found by OCR: {statement}"));
+        let values: Vec<f64> = found["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap_or(f64::NAN))
+            .collect();
+        let want_values: Vec<f64> = want["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        assert_eq!(values, want_values, "{label}");
+        assert_eq!(found["page"], 1, "{label}");
+        let kind = want["kind"].as_str().unwrap_or("amount");
+        assert_eq!(found["kind"], kind, "{label}");
+        if let Some(canonical) = want.get("canonical") {
+            assert_eq!(&found["canonical"], canonical, "{label}");
+        }
+    }
+    assert_eq!(statement["checks_failed"], 0, "{}", statement["checks"]);
+    assert_eq!(statement["method"], "parser");
+    // A scan of nothing is read by OCR too, and is simply not a statement.
+    let accepted = extract_upload(
+        &app,
+        key,
+        "tiny-scan.pdf",
+        quire_ingest::fixtures::scanned_pdf(),
+    )
+    .await;
+    let extraction =
+        finished_extraction(&app, key, accepted["extraction_id"].as_str().unwrap()).await;
+    assert_eq!(extraction["status"], "succeeded", "{extraction}");
+    assert_eq!(extraction["pages"][0]["ocr"], true, "{extraction}");
+    assert_eq!(extraction["pages"][0]["needs_ocr"], false, "{extraction}");
     assert_eq!(extraction["pages"][0]["statement_type"], "other");
-    assert_eq!(extraction["statement_ids"], json!([]));
 }
 
 async fn hostile_pdfs_end_as_failed_extractions_and_the_server_stays_healthy(app: TestApp) {
@@ -281,37 +431,138 @@ async fn hostile_pdfs_end_as_failed_extractions_and_the_server_stays_healthy(app
     let key = &org.admin_key;
     let mut truncated = ten_k_pdf();
     truncated.truncate(600);
-    let mut broken = quire_ingest::fixtures::text_pdf(&["Consolidated Balance Sheets"]);
-    if let Some(at) = broken.windows(9).rposition(|w| w == b"startxref") {
-        broken.truncate(at);
-    }
-    for (name, pdf) in [
-        (
-            "garbage.pdf",
-            b"%PDF-1.7\n\x00\x01 not a pdf body at all".to_vec(),
-        ),
-        ("truncated.pdf", truncated),
-        ("no-xref.pdf", broken),
-    ] {
+    let mut set = quire_ingest::fixtures::hostile_pdfs();
+    set.push((
+        "garbage.pdf",
+        b"%PDF-1.7\n\x00\x01 not a pdf body at all".to_vec(),
+    ));
+    set.push(("truncated.pdf", truncated));
+    for (name, pdf) in set {
         let accepted = extract_upload(&app, key, name, pdf).await;
         let extraction =
             finished_extraction(&app, key, accepted["extraction_id"].as_str().unwrap()).await;
-        let ok_without_statements =
-            extraction["status"] == "succeeded" && extraction["statement_ids"] == json!([]);
-        let failed_with_reason = extraction["status"] == "failed"
-            && extraction["error"].as_str().is_some_and(|e| !e.is_empty());
-        assert!(
-            failed_with_reason || ok_without_statements,
-            "{name}: {extraction}"
-        );
-        if name == "garbage.pdf" {
-            assert!(failed_with_reason, "{name}: {extraction}");
-            let job = app.job(key, accepted["job_id"].as_str().unwrap()).await;
-            assert_eq!(job["status"], "failed", "{job}");
-        }
+        assert_eq!(extraction["status"], "failed", "{name}: {extraction}");
+        let reason = extraction["error"].as_str().unwrap_or("");
+        assert!(!reason.is_empty(), "{name}: {extraction}");
+        assert_eq!(extraction["statement_ids"], json!([]), "{name}");
+        let job = app.job(key, accepted["job_id"].as_str().unwrap()).await;
+        assert_eq!(job["status"], "failed", "{name}: {job}");
+        eprintln!("{name}: {reason}");
+        let health = app.get("/api/v1/health").await;
+        assert_eq!(health.status(), 200, "{name}");
     }
-    let health = app.get("/api/v1/health").await;
-    assert_eq!(health.status(), 200);
+}
+
+async fn a_corrected_line_item_keeps_who_and_when_and_the_checks_run_again(app: TestApp) {
+    if !pdftotext_installed() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI installs poppler-utils"
+        );
+        eprintln!("SKIPPED: pdftotext (poppler-utils) is not installed");
+        return;
+    }
+    let org = app.create_org("Corrections").await;
+    let key = &org.admin_key;
+    let accepted = extract_upload(&app, key, "acme-10k.pdf", ten_k_pdf()).await;
+    let id = accepted["extraction_id"].as_str().unwrap();
+    finished_extraction(&app, key, id).await;
+    let list: Value = app
+        .get_json(
+            &format!("/api/v1/statements?extraction_id={id}&statement_type=balance_sheet"),
+            key,
+        )
+        .await;
+    let statement_id = list["items"][0]["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/statements/{statement_id}");
+    let before: Value = app.get_json(&path, key).await;
+    assert_eq!(before["checks_failed"], 0, "{}", before["checks"]);
+    let items = before["line_items"].as_array().unwrap();
+    let index = items
+        .iter()
+        .position(|i| i["canonical"] == "Assets")
+        .expect("total assets");
+    let printed = items[index]["values"].clone();
+    let first = printed[0].as_f64().unwrap();
+    let periods = printed.as_array().unwrap().len();
+    let mut wrong: Vec<Value> = printed.as_array().unwrap().clone();
+    wrong[0] = json!(first + 1000.0);
+    let patch = |body: Value, item: String| {
+        app.authed(Method::PATCH, &format!("{path}/line-items/{item}"), key)
+            .json(&body)
+            .send()
+    };
+    let response = patch(
+        json!({ "values": wrong, "label": "Total assets (restated)" }),
+        index.to_string(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 200);
+    let corrected: Value = response.json().await.unwrap();
+    let item = &corrected["line_items"][index];
+    assert_eq!(item["label"], "Total assets (restated)");
+    assert_eq!(item["values"][0], json!(first + 1000.0));
+    let correction = &item["corrections"][0];
+    assert_eq!(correction["previous_label"], items[index]["label"]);
+    assert_eq!(correction["previous_values"], printed);
+    assert!(correction["api_key_id"].is_string(), "{correction}");
+    assert!(
+        correction["at"].as_str().unwrap().contains('T'),
+        "{correction}"
+    );
+    assert!(
+        corrected["checks_failed"].as_i64().unwrap() >= 1,
+        "{}",
+        corrected["checks"]
+    );
+    let balance = corrected["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["passed"] == false && c["actual"].as_f64() == Some(first + 1000.0))
+        .unwrap_or_else(|| panic!("a failed check with the new total: {}", corrected["checks"]));
+    assert_eq!(balance["expected"].as_f64(), Some(first), "{balance}");
+    assert!(corrected["confidence"].as_f64() < before["confidence"].as_f64());
+    // What the server keeps is what the next reader gets.
+    let read: Value = app.get_json(&path, key).await;
+    assert_eq!(read["line_items"][index], corrected["line_items"][index]);
+    assert_eq!(read["checks_failed"], corrected["checks_failed"]);
+    // Put back by hand: the checks pass again and both corrections are kept.
+    let response = patch(json!({ "values": printed }), index.to_string())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let restored: Value = response.json().await.unwrap();
+    assert_eq!(restored["checks_failed"], 0, "{}", restored["checks"]);
+    assert_eq!(restored["confidence"], before["confidence"]);
+    assert_eq!(
+        restored["line_items"][index]["corrections"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    // Refused: values not one per period, nothing to change, a bad label, no such item.
+    let short = vec![json!(1.0); periods - 1];
+    for (body, field) in [
+        (json!({ "values": short }), "values"),
+        (json!({}), "label"),
+        (json!({ "label": "   " }), "label"),
+        (json!({ "label": "line\nbreak" }), "label"),
+    ] {
+        let response = patch(body, index.to_string()).await.unwrap();
+        let error = assert_error_envelope(response, 422, "validation_error").await;
+        assert_eq!(error["details"]["field"], field, "{error}");
+    }
+    for item in ["9999", "x"] {
+        let response = patch(json!({ "label": "Nope" }), item.to_owned())
+            .await
+            .unwrap();
+        assert_error_envelope(response, 404, "not_found").await;
+    }
+    let unchanged: Value = app.get_json(&path, key).await;
+    assert_eq!(unchanged["line_items"], restored["line_items"]);
 }
 
 async fn statements_are_filtered_and_deleted(app: TestApp) {

@@ -407,6 +407,12 @@ const ROUTES: &[TenantRoute] = &[
         fixture: Fixture::Statement,
     },
     TenantRoute {
+        method: "PATCH",
+        path: "/api/v1/statements/{id}/line-items/0",
+        body: Some(r#"{"label": "taken over"}"#),
+        fixture: Fixture::Statement,
+    },
+    TenantRoute {
         method: "DELETE",
         path: "/api/v1/statements/{id}",
         body: None,

@@ -47,9 +47,10 @@ mod sniff;
 pub use bundle::{BundleError, CallbackError, FatalReason, judge_bundle, judge_file, judge_upload};
 pub use limits::{JSON_DEPTH_CEILING, Limits};
 pub use pdf::{
-    MupdfTool, PDF_CHILD_SUBCOMMAND, PdfChildCommand, PdfError, PdfExtractor, PdfOutcome, PdfText,
-    PopplerTools, extract_pdf_in_child, extract_pdf_in_process, extract_pdf_with_mutool,
-    extract_pdf_with_pdftotext, is_pdf_extraction_child, run_pdf_extraction_child,
+    MupdfTool, OcrOutcome, OcrTools, PDF_CHILD_SUBCOMMAND, PdfChildCommand, PdfError, PdfExtractor,
+    PdfOutcome, PdfText, PopplerTools, RASTER_SIDE, extract_pdf_in_child, extract_pdf_in_process,
+    extract_pdf_with_mutool, extract_pdf_with_pdftotext, is_pdf_extraction_child, layout_from_tsv,
+    ocr_pdf_page, run_pdf_extraction_child,
 };
 pub use reason::RejectReason;
 pub use report::{

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use common::{
     PdfBuilder, child_extractor, encrypted_pdf, engines, judge_bytes_with, judge_zip_with,
-    small_limits, text_pdf, zeros_deflate_stream, zip_of,
+    small_limits, text_pdf, zip_of,
 };
 use quire_ingest::{
     Limits, MupdfTool, PdfChildCommand, PdfError, PdfExtractor, PdfOutcome, PopplerTools,
@@ -66,120 +66,37 @@ fn pdf_encrypted_with_a_user_password_is_rejected_as_encrypted() {
 
 #[test]
 fn pdf_with_a_broken_xref_table_is_judged_without_harm() {
-    let mut pdf = text_pdf(&["Broken but readable?"]);
-    let xref = common::find(&pdf, b"xref\n0 ");
-    for byte in &mut pdf[xref + 30..xref + 80] {
-        if byte.is_ascii_digit() {
-            *byte = b'9';
-        }
-    }
-    assert_judged_without_harm(&pdf);
-    let mut no_startxref = text_pdf(&["No way in"]);
-    let at = common::find(&no_startxref, b"startxref\n") + "startxref\n".len();
-    no_startxref[at] = b'x';
-    assert_judged_without_harm(&no_startxref);
+    assert_judged_without_harm(&quire_ingest::fixtures::broken_xref_pdf());
+    assert_judged_without_harm(&quire_ingest::fixtures::no_startxref_pdf());
 }
 
 #[test]
 fn pdf_whose_page_tree_contains_itself_is_judged_without_harm() {
-    let mut pdf = PdfBuilder::new();
-    let catalog = pdf.reserve();
-    let tree = pdf.reserve();
-    let contents = pdf.stream("", b"BT /F1 12 Tf (loop) Tj ET");
-    let page = pdf.add(format!(
-        "<< /Type /Page /Parent {tree} 0 R /MediaBox [0 0 612 792] /Contents {contents} 0 R >>"
-    ));
-    pdf.set(catalog, format!("<< /Type /Catalog /Pages {tree} 0 R >>"));
-    pdf.set(
-        tree,
-        format!("<< /Type /Pages /Kids [{tree} 0 R {page} 0 R {tree} 0 R] /Count 3 >>"),
-    );
-    assert_judged_without_harm(&pdf.build(catalog));
+    assert_judged_without_harm(&quire_ingest::fixtures::page_tree_containing_itself_pdf());
 }
 
 #[test]
 fn pdf_whose_page_inherits_from_a_parent_loop_is_judged_without_harm() {
     // No MediaBox anywhere and /Parent pointing in a circle: a reader that
     // walks up for inherited attributes never stops.
-    let mut pdf = PdfBuilder::new();
-    let catalog = pdf.reserve();
-    let tree = pdf.reserve();
-    let other = pdf.reserve();
-    let contents = pdf.stream("", b"BT (x) Tj ET");
-    let page = pdf.add(format!(
-        "<< /Type /Page /Parent {other} 0 R /Contents {contents} 0 R >>"
-    ));
-    pdf.set(
-        other,
-        format!("<< /Type /Pages /Parent {other} 0 R /Kids [] /Count 0 >>"),
-    );
-    pdf.set(catalog, format!("<< /Type /Catalog /Pages {tree} 0 R >>"));
-    pdf.set(
-        tree,
-        format!("<< /Type /Pages /Kids [{page} 0 R] /Count 1 >>"),
-    );
-    assert_judged_without_harm(&pdf.build(catalog));
+    assert_judged_without_harm(&quire_ingest::fixtures::parent_loop_pdf());
 }
 
 #[test]
 fn pdf_whose_objects_reference_each_other_endlessly_is_judged_without_harm() {
-    let mut pdf = PdfBuilder::new();
-    let catalog = pdf.reserve();
-    let tree = pdf.reserve();
-    let a = pdf.reserve();
-    let b = pdf.reserve();
-    pdf.set(a, format!("{b} 0 R"));
-    pdf.set(b, format!("{a} 0 R"));
-    let page = pdf.add(format!(
-        "<< /Type /Page /Parent {tree} 0 R /MediaBox {a} 0 R /Resources {b} 0 R /Contents {a} 0 R >>"
-    ));
-    pdf.set(catalog, format!("<< /Type /Catalog /Pages {tree} 0 R >>"));
-    pdf.set(
-        tree,
-        format!("<< /Type /Pages /Kids [{page} 0 R] /Count 1 >>"),
-    );
-    assert_judged_without_harm(&pdf.build(catalog));
+    assert_judged_without_harm(&quire_ingest::fixtures::reference_loop_pdf());
 }
 
 #[test]
 fn pdf_with_a_form_that_draws_itself_is_judged_without_harm() {
-    let mut pdf = PdfBuilder::new();
-    let catalog = pdf.reserve();
-    let tree = pdf.reserve();
-    let form = pdf.reserve();
-    let body = b"/Fm1 Do";
-    let mut form_body = format!(
-        "<< /Type /XObject /Subtype /Form /BBox [0 0 10 10] /Resources << /XObject << /Fm1 {form} 0 R >> >> /Length {} >>\nstream\n",
-        body.len()
-    )
-    .into_bytes();
-    form_body.extend_from_slice(body);
-    form_body.extend_from_slice(b"\nendstream");
-    pdf.set(form, form_body);
-    let contents = pdf.stream("", b"/Fm1 Do");
-    let page = pdf.add(format!(
-        "<< /Type /Page /Parent {tree} 0 R /MediaBox [0 0 612 792] \
-         /Resources << /XObject << /Fm1 {form} 0 R >> >> /Contents {contents} 0 R >>"
-    ));
-    pdf.set(catalog, format!("<< /Type /Catalog /Pages {tree} 0 R >>"));
-    pdf.set(
-        tree,
-        format!("<< /Type /Pages /Kids [{page} 0 R] /Count 1 >>"),
-    );
-    assert_judged_without_harm(&pdf.build(catalog));
+    assert_judged_without_harm(&quire_ingest::fixtures::self_drawing_form_pdf());
 }
 
 #[test]
 fn pdf_claiming_two_billion_pages_reports_the_pages_it_really_has() {
-    let pdf = text_pdf(&["Only page"]);
-    let needle = b"/Count 1 >>";
-    let at = common::find(&pdf, needle);
-    let mut huge = pdf[..at].to_vec();
-    huge.extend_from_slice(b"/Count 2147483647 >>");
-    huge.extend_from_slice(&pdf[at + needle.len()..]);
     // The xref offsets after the edit are now off by a few bytes, as in many
     // real damaged files; the reader must cope or refuse, not crash.
-    for entry in assert_judged_without_harm(&huge) {
+    for entry in assert_judged_without_harm(&quire_ingest::fixtures::two_billion_pages_pdf()) {
         if entry.verdict == Verdict::Accepted {
             assert_eq!(entry.page_count, Some(1));
         }
@@ -188,27 +105,12 @@ fn pdf_claiming_two_billion_pages_reports_the_pages_it_really_has() {
 
 #[test]
 fn pdf_with_a_decompression_bomb_stream_is_stopped_by_the_memory_or_time_limit() {
-    let mut zlib = vec![0x78, 0xda];
-    zlib.extend_from_slice(&zeros_deflate_stream(4 * 1024 * 1024 * 1024));
-    zlib.extend_from_slice(&[0, 0, 0, 0]);
-    let mut pdf = PdfBuilder::new();
-    let catalog = pdf.reserve();
-    let tree = pdf.reserve();
-    let contents = pdf.stream("/Filter /FlateDecode", &zlib);
-    let page = pdf.add(format!(
-        "<< /Type /Page /Parent {tree} 0 R /MediaBox [0 0 612 792] /Contents {contents} 0 R >>"
-    ));
-    pdf.set(catalog, format!("<< /Type /Catalog /Pages {tree} 0 R >>"));
-    pdf.set(
-        tree,
-        format!("<< /Type /Pages /Kids [{page} 0 R] /Count 1 >>"),
-    );
     let limits = Limits {
         max_file_bytes: 64 * 1024 * 1024,
         max_compression_ratio: u64::MAX,
         ..quick_limits()
     };
-    let bomb = pdf.build(catalog);
+    let bomb = quire_ingest::fixtures::decompression_bomb_pdf();
     for engine in engines() {
         let started = Instant::now();
         let outcome = judge_bytes_with(&engine, &bomb, "bomb.pdf", &limits);

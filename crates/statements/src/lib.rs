@@ -142,6 +142,26 @@ pub struct LineItem {
     /// 1-based page number.
     pub page: u32,
     pub canonical: Option<String>,
+    /// Hand corrections of this row, oldest first (absent when there are none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub corrections: Vec<Correction>,
+}
+
+/// A hand correction of a line item: who made it, when, and what the row said before.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Correction {
+    /// The user who made it (for an API key, the user who created the key).
+    pub user_id: Option<String>,
+    /// The API key it was made with, if any.
+    pub api_key_id: Option<String>,
+    /// RFC 3339.
+    pub at: String,
+    /// The label before, when the label was changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_label: Option<String>,
+    /// The values before, when values were changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_values: Option<Vec<Option<f64>>>,
 }
 
 impl LineItem {
@@ -340,6 +360,24 @@ pub fn parse_statement(
         confidence: round3(confidence),
         method: "parser".to_owned(),
     }
+}
+
+/// The checks of a statement whose line items were changed by hand, and its confidence
+/// moved by the change in failed checks (each failed check weighs 0.75, as in
+/// [`parse_statement`]).
+pub fn recheck(
+    statement_type: StatementType,
+    items: &[LineItem],
+    periods: &[Period],
+    confidence: f64,
+    failed_before: usize,
+) -> (Vec<Check>, f64) {
+    let checks = checks::run(statement_type, items, periods);
+    let failed = checks.iter().filter(|c| !c.passed).count();
+    let exponent = i32::try_from(failed).unwrap_or(i32::MAX)
+        - i32::try_from(failed_before).unwrap_or(i32::MAX);
+    let confidence = (confidence * 0.75f64.powi(exponent)).clamp(0.0, 1.0);
+    (checks, round3(confidence))
 }
 
 pub(crate) fn round3(x: f64) -> f64 {

@@ -588,6 +588,7 @@ pub fn to_line_items(rows: Vec<RawRow>, page: u32) -> Vec<LineItem> {
                 },
                 page,
                 canonical: None,
+                corrections: Vec::new(),
             }
         })
         .collect()

@@ -11,6 +11,7 @@
 
 mod builtin;
 mod mupdf;
+mod ocr;
 mod poppler;
 
 use std::io;
@@ -31,6 +32,7 @@ pub use builtin::{
 };
 use mupdf::mutool_extract;
 pub use mupdf::{MupdfTool, extract_pdf_with_mutool};
+pub use ocr::{OcrOutcome, OcrTools, RASTER_SIDE, layout_from_tsv, ocr_pdf_page};
 use poppler::pdftotext_extract;
 pub use poppler::{PopplerTools, extract_pdf_with_pdftotext};
 

@@ -5,9 +5,9 @@ use std::io::Write;
 use std::ops::ControlFlow;
 use std::time::Duration;
 
-use flate2::{Compress, Compression, FlushCompress};
+use flate2::Compression;
 #[allow(unused_imports)]
-pub use quire_ingest::fixtures::{PdfBuilder, scanned_pdf, text_pdf};
+pub use quire_ingest::fixtures::{PdfBuilder, scanned_pdf, text_pdf, zeros_deflate_stream};
 use quire_ingest::{
     BundleError, BundleReport, EntryContent, EntryReport, Limits, MupdfTool, PdfChildCommand,
     PdfExtractor, PopplerTools, RejectReason, Verdict, judge_upload,
@@ -224,40 +224,6 @@ pub fn raw_deflate(bytes: &[u8]) -> Vec<u8> {
         Ok(out) => out,
         Err(e) => panic!("deflate failed: {e}"),
     }
-}
-
-/// A raw deflate stream inflating to `total` zero bytes without ever holding
-/// them: one sync-flushed block of zeros is repeated, which is valid because
-/// its back-references only ever see zeros.
-pub fn zeros_deflate_stream(total: u64) -> Vec<u8> {
-    const BLOCK: usize = 1024 * 1024;
-    let zeros = vec![0u8; BLOCK];
-    let mut compressor = Compress::new(Compression::best(), false);
-    let mut deflate = |flush: FlushCompress, input: &[u8]| -> Vec<u8> {
-        let mut out = Vec::with_capacity(64 * 1024);
-        let mut consumed = 0usize;
-        loop {
-            let before_in = compressor.total_in();
-            if let Err(e) = compressor.compress_vec(&input[consumed..], &mut out, flush) {
-                panic!("deflate failed: {e}");
-            }
-            consumed += (compressor.total_in() - before_in) as usize;
-            if consumed == input.len() && out.len() < out.capacity() {
-                return out;
-            }
-            out.reserve(64 * 1024);
-        }
-    };
-    let first = deflate(FlushCompress::Sync, &zeros);
-    let repeated = deflate(FlushCompress::Sync, &zeros);
-    let last = deflate(FlushCompress::Finish, &[]);
-    let blocks = total.div_ceil(BLOCK as u64).max(1);
-    let mut stream = first;
-    for _ in 1..blocks {
-        stream.extend_from_slice(&repeated);
-    }
-    stream.extend_from_slice(&last);
-    stream
 }
 
 /// One entry of a hand-built archive, with every field under test control.
