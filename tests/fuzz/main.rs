@@ -170,7 +170,7 @@ fn fuzz_zip(data: &[u8], scratch: &Scratch) {
 
 fn fuzz_text(data: &[u8], scratch: &Scratch) {
     let (name, body) = match data.split_first() {
-        Some((b, rest)) if b % 2 == 0 => ("data.json", rest),
+        Some((b, rest)) if b.is_multiple_of(2) => ("data.json", rest),
         Some((_, rest)) => ("data.csv", rest),
         None => ("data.csv", data),
     };
