@@ -137,8 +137,64 @@ impl ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
+        if database_unavailable(&e) {
+            tracing::warn!(error = %e, "the database is unavailable");
+            return Self::ServiceUnavailable(DATABASE_UNAVAILABLE.to_owned());
+        }
         Self::Internal(anyhow::Error::new(e))
     }
+}
+
+/// What a client is told while the database cannot be reached.
+pub const DATABASE_UNAVAILABLE: &str = "the database is unavailable at the moment; retry shortly";
+
+/// True when `e` says the database could not be reached or went away (stopped,
+/// restarting, connection lost, no connection within the pool's wait) rather than that
+/// the query was wrong: the request may succeed when it is retried, so it is a `503`.
+pub fn database_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        // Connection exceptions (08…) and operator intervention: admin shutdown, crash
+        // shutdown, cannot connect now (57P01–57P03).
+        sqlx::Error::Database(db) => {
+            db.code()
+                .is_some_and(|c| c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03"))
+                || says_database_went_away(db.message())
+        }
+        // A connection closed in the middle of a message.
+        sqlx::Error::Protocol(message) => {
+            let m = message.to_lowercase();
+            m.contains("closed") || m.contains("eof") || m.contains("connection")
+        }
+        _ => false,
+    }
+}
+
+/// PostgreSQL's words when it ends connections or refuses new ones (stop, restart,
+/// recovery), for errors that reach us without their SQLSTATE.
+fn says_database_went_away(message: &str) -> bool {
+    const PHRASES: [&str; 4] = [
+        "terminating connection due to administrator command",
+        "the database system is shutting down",
+        "the database system is starting up",
+        "the database system is in recovery mode",
+    ];
+    PHRASES.iter().any(|p| message.contains(p))
+}
+
+/// True when an error (or one of its causes) is [`database_unavailable`], also when a
+/// wrapper kept only its text.
+fn chain_says_database_unavailable(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<sqlx::Error>()
+            .is_some_and(database_unavailable)
+            || says_database_went_away(&cause.to_string())
+    })
 }
 
 /// The stable code clients switch on, for a status the framework produced.
@@ -184,8 +240,17 @@ pub fn envelope_response(
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = self.status();
-        let message = match &self {
+        // An unexpected error caused by the database being away is the same `503` as
+        // one converted directly from `sqlx::Error`, however deep it was wrapped.
+        let this = match self {
+            Self::Internal(e) if chain_says_database_unavailable(&e) => {
+                tracing::warn!(error = %format!("{e:#}"), "the database is unavailable");
+                Self::ServiceUnavailable(DATABASE_UNAVAILABLE.to_owned())
+            }
+            other => other,
+        };
+        let status = this.status();
+        let message = match &this {
             Self::Internal(e) => {
                 // Logged once, here, inside the request span that carries the correlation id.
                 tracing::error!(error = %format!("{e:#}"), "request failed");
@@ -193,14 +258,14 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        let code = match &self {
+        let code = match &this {
             Self::Validation { .. } => "validation_error",
             Self::Unprocessable { code, .. } => code,
             Self::RateLimited { .. } => "rate_limited",
             _ => code_for_status(status),
         };
-        let mut response = envelope_response(status, code, message, self.details());
-        if let Self::RateLimited { retry_after_secs } = self
+        let mut response = envelope_response(status, code, message, this.details());
+        if let Self::RateLimited { retry_after_secs } = this
             && let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string())
         {
             response.headers_mut().insert(header::RETRY_AFTER, v);

@@ -29,6 +29,7 @@ mod principal_cache;
 mod question_sets;
 mod questions;
 mod rate_limits;
+mod restarts;
 mod sample;
 mod serve;
 mod statements;

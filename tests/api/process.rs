@@ -92,6 +92,11 @@ impl ServeProcess {
         self.child.id()
     }
 
+    /// True while the process has not exited.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// Everything written to stdout and stderr so far.
     pub fn output(&self) -> String {
         self.output.lock().unwrap().clone()
