@@ -59,6 +59,8 @@ pub struct AppStateInner {
     /// The server's LLM (`LLM_PROVIDER` + `LLM_BASE_URL`), the resolver's lowest layer;
     /// `None`: extractive unless a request names a model.
     pub default_llm: Option<quire_llm::LlmSettings>,
+    /// Live events: publishing, and this instance's feed of them (`crate::events`).
+    pub events: Arc<crate::events::EventBus>,
     /// The job types this process's workers run, recorded when they start, so the
     /// queue gauges read 0 (not their last value) for a type with no job left.
     job_types: OnceLock<Vec<String>>,
@@ -68,8 +70,17 @@ impl AppState {
     /// Connects to the database, applies migrations and builds the shared parts.
     pub async fn initialise(settings: Settings) -> anyhow::Result<Self> {
         let secret_key = settings.resolve_secret_key()?;
-        let db = Db::connect(&settings.database_url(), PoolSize::from_settings(&settings)).await?;
+        let mut db =
+            Db::connect(&settings.database_url(), PoolSize::from_settings(&settings)).await?;
         db.migrate().await?;
+        let events = crate::events::EventBus::new(
+            db.clone(),
+            settings.event_retention_seconds,
+            settings.redis_url.as_ref().map(|url| url.expose()),
+            settings.ws_max_connections_per_org,
+        )?;
+        // Every job change made through this `Db` becomes a `job.*` event.
+        db.jobs_observer = events.job_observer();
         let storage = Storage::from_settings(&settings)?;
         let rate_limiter = RateLimiter::from_settings(&settings)?;
         let backends = Arc::new(Backends {
@@ -84,6 +95,7 @@ impl AppState {
         Ok(Self(Arc::new(AppStateInner {
             llm_clients: Arc::new(quire_llm::LlmClients::default()),
             default_llm,
+            events,
             metrics: MetricsHandle::install()?,
             jwt: JwtKeys::new(secret_key.expose(), settings.jwt_algorithm),
             ask_limits: Arc::new(BackendLimits::new(settings.backend_max_concurrency)),

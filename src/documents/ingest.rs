@@ -196,6 +196,22 @@ pub async fn run_upload(ctx: IngestContext) -> anyhow::Result<UploadReport> {
             }
             let outcome =
                 handle.block_on(record_entry(&ctx, &recorded, judged.report, judged.content))?;
+            // Each verdict is published as it is judged (after its document is written).
+            let mut data = serde_json::to_value(&outcome).unwrap_or_default();
+            if let Some(fields) = data.as_object_mut() {
+                fields.insert("job_id".into(), Value::from(ctx.job_id.clone()));
+                fields.insert("upload_id".into(), Value::from(ctx.upload_id.clone()));
+                fields.insert(
+                    "workspace_id".into(),
+                    Value::from(ctx.payload.workspace_id.clone()),
+                );
+            }
+            handle.block_on(ctx.state.events.publish_one(
+                &ctx.org_id,
+                crate::events::topic::JOBS,
+                "upload.entry",
+                data,
+            ));
             report.push(outcome);
             let p = judged.progress;
             let percent = if p.compressed_bytes_total > 0 {
