@@ -61,14 +61,16 @@ pub async fn append(
             .await?;
     }
     for event in events {
-        sqlx::query("INSERT INTO events (org_id, topic, type, data, at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(event.org_id)
-            .bind(event.topic)
-            .bind(event.event_type)
-            .bind(event.data)
-            .bind(event.at)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO events (org_id, topic, type, data, at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(event.org_id)
+        .bind(event.topic)
+        .bind(event.event_type)
+        .bind(event.data)
+        .bind(event.at)
+        .execute(&mut *tx)
+        .await?;
     }
     if kind == DbKind::Postgres && notify {
         sqlx::query("SELECT pg_notify($1, '')")

@@ -95,10 +95,7 @@ async fn create_ticket(
     principal: Principal,
 ) -> ApiResult<(StatusCode, Json<TicketResponse>)> {
     principal.require(Role::Viewer)?;
-    let ticket = format!(
-        "{TICKET_PREFIX}{}",
-        hex::encode(rand::random::<[u8; 32]>())
-    );
+    let ticket = format!("{TICKET_PREFIX}{}", hex::encode(rand::random::<[u8; 32]>()));
     let (credential_kind, credential_id) = match &principal.credential {
         Credential::ApiKey { key_id } => ("api_key", key_id.clone()),
         Credential::AccessToken { jti } => ("access_token", jti.clone()),
@@ -147,9 +144,13 @@ fn parse_query(raw: Option<&str>) -> Result<Handshake, ApiError> {
         match lower.as_str() {
             "ticket" => out.ticket = Some(value.into_owned()),
             "last_event_id" => {
-                let id = value.parse::<i64>().ok().filter(|id| *id >= 0).ok_or_else(|| {
-                    ApiError::invalid_field("last_event_id", "must be a non-negative integer")
-                })?;
+                let id = value
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|id| *id >= 0)
+                    .ok_or_else(|| {
+                        ApiError::invalid_field("last_event_id", "must be a non-negative integer")
+                    })?;
                 out.last_event_id = Some(id);
             }
             "topics" => {

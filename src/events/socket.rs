@@ -19,8 +19,9 @@ use crate::time::now_ms;
 /// A ping every this long; two unanswered ones close the socket.
 pub const PING_EVERY: Duration = Duration::from_secs(20);
 /// A send that cannot complete in this time (the client reads nothing and its buffers
-/// are full) ends the socket.
-const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+/// are full) ends the socket without `lagged`. Long, so that a client that stops
+/// reading for a while is told `lagged` once it reads again rather than dropped.
+const SEND_TIMEOUT: Duration = Duration::from_secs(120);
 /// Close codes.
 const CLOSE_TRY_AGAIN_LATER: u16 = 1013;
 const CLOSE_POLICY: u16 = 1008;
@@ -80,7 +81,10 @@ pub fn check_topic(name: &str) -> Result<(), String> {
             {
                 return Ok(());
             }
-            return Err(format!("'{name}' does not name a {}", prefix.trim_end_matches(':')));
+            return Err(format!(
+                "'{name}' does not name a {}",
+                prefix.trim_end_matches(':')
+            ));
         }
     }
     Err(format!(
@@ -249,9 +253,8 @@ async fn catch_up(
     if pruned {
         let mut resync = control("resync");
         resync.last_event_id = Some(last);
-        resync.message = Some(
-            "events after this id are no longer kept; re-read the state you follow".into(),
-        );
+        resync.message =
+            Some("events after this id are no longer kept; re-read the state you follow".into());
         conn.send(text_of(&resync)).await?;
         return Ok(newest.unwrap_or(0).max(state.events.delivered_id()));
     }

@@ -34,7 +34,11 @@ fn ws_url(app: &TestApp, query: &str) -> String {
     format!("ws://{}/api/v1/ws{query}", app.address)
 }
 
-async fn try_connect(app: &TestApp, key: Option<&str>, query: &str) -> Result<Socket, tungstenite::Error> {
+async fn try_connect(
+    app: &TestApp,
+    key: Option<&str>,
+    query: &str,
+) -> Result<Socket, tungstenite::Error> {
     let mut request = ws_url(app, query).into_client_request().unwrap();
     if let Some(key) = key {
         request
@@ -74,7 +78,9 @@ async fn next(socket: &mut Socket, within: Duration) -> Result<Option<Value>, u1
             Err(_) => return Ok(None),
             Ok(None) | Ok(Some(Err(_))) => return Err(0),
             Ok(Some(Ok(Message::Text(text)))) => {
-                return Ok(Some(serde_json::from_str(text.as_str()).expect("JSON message")));
+                return Ok(Some(
+                    serde_json::from_str(text.as_str()).expect("JSON message"),
+                ));
             }
             Ok(Some(Ok(Message::Close(frame)))) => {
                 return Err(frame.map(|f| u16::from(f.code)).unwrap_or(0));
@@ -124,7 +130,9 @@ async fn assert_open(socket: &mut Socket) {
     assert_eq!(answer["type"], "pong", "{answer}");
 }
 
-async fn a_ticket_works_once_within_its_time_and_credentials_in_the_query_are_refused(app: TestApp) {
+async fn a_ticket_works_once_within_its_time_and_credentials_in_the_query_are_refused(
+    app: TestApp,
+) {
     let org = app.create_org("Acme").await;
     let key = &org.admin_key;
 
@@ -137,11 +145,17 @@ async fn a_ticket_works_once_within_its_time_and_credentials_in_the_query_are_re
         let (status, body) = refused(&app, None, &format!("?{name}={key}")).await;
         assert_eq!(status, 401, "{name}");
         assert_eq!(body["error"], "unauthorized");
-        assert!(!body.to_string().contains(key.as_str()), "the key is echoed: {body}");
+        assert!(
+            !body.to_string().contains(key.as_str()),
+            "the key is echoed: {body}"
+        );
     }
     // Nor as a ticket, nor beside a good header.
     assert_eq!(refused(&app, None, &format!("?ticket={key}")).await.0, 401);
-    assert_eq!(refused(&app, Some(key), &format!("?api_key={key}")).await.0, 401);
+    assert_eq!(
+        refused(&app, Some(key), &format!("?api_key={key}")).await.0,
+        401
+    );
 
     let ticket = create_ticket(&app, key).await;
     let mut socket = try_connect(&app, None, &format!("?ticket={ticket}"))
@@ -149,7 +163,10 @@ async fn a_ticket_works_once_within_its_time_and_credentials_in_the_query_are_re
         .expect("a fresh ticket opens the socket");
     assert_open(&mut socket).await;
     let (status, body) = refused(&app, None, &format!("?ticket={ticket}")).await;
-    assert_eq!((status, body["error"].as_str()), (401, Some("unauthorized")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("unauthorized"))
+    );
 
     // An expired ticket (its time moved into the past).
     let old = create_ticket(&app, key).await;
@@ -169,10 +186,21 @@ async fn a_ticket_works_once_within_its_time_and_credentials_in_the_query_are_re
         .await;
     app.state
         .events
-        .publish_one(&org.org_id, "documents", "document.created", json!({"n": 1}))
+        .publish_one(
+            &org.org_id,
+            "documents",
+            "document.created",
+            json!({"n": 1}),
+        )
         .await;
-    let event = next(&mut socket, Duration::from_secs(5)).await.unwrap().unwrap();
-    assert_eq!((event["org_id"].as_str(), &event["data"]), (Some(org.org_id.as_str()), &json!({"n": 1})));
+    let event = next(&mut socket, Duration::from_secs(5))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (event["org_id"].as_str(), &event["data"]),
+        (Some(org.org_id.as_str()), &json!({"n": 1}))
+    );
 
     // A header credential still works; a malformed resume id is a 422.
     let mut by_header = connect(&app, key, "").await;
@@ -215,7 +243,11 @@ async fn an_organisation_receives_none_of_another_organisations_events(app: Test
     let doc: Value = response.json().await.unwrap();
     let doc_id = doc["id"].as_str().unwrap().to_owned();
     let response = app
-        .authed(Method::DELETE, &format!("/api/v1/documents/{doc_id}"), &a.admin_key)
+        .authed(
+            Method::DELETE,
+            &format!("/api/v1/documents/{doc_id}"),
+            &a.admin_key,
+        )
         .send()
         .await
         .unwrap();
@@ -227,14 +259,24 @@ async fn an_organisation_receives_none_of_another_organisations_events(app: Test
             EVERY_TYPE
                 .iter()
                 .map(|(topic, kind)| {
-                    quire::events::NewEvent::new(&a.org_id, topic_static(topic), *kind, json!({"secret": "of A"}))
+                    quire::events::NewEvent::new(
+                        &a.org_id,
+                        topic_static(topic),
+                        *kind,
+                        json!({"secret": "of A"}),
+                    )
                 })
                 .collect(),
         )
         .await;
     app.state
         .events
-        .publish_one(&b.org_id, "documents", "document.created", json!({"marker": "B"}))
+        .publish_one(
+            &b.org_id,
+            "documents",
+            "document.created",
+            json!({"marker": "B"}),
+        )
         .await;
 
     let got_a = collect_until(&mut socket_a, Duration::from_secs(10), |got| {
@@ -242,21 +284,43 @@ async fn an_organisation_receives_none_of_another_organisations_events(app: Test
     })
     .await;
     let types: Vec<&str> = got_a.iter().filter_map(|e| e["type"].as_str()).collect();
-    assert!(types.contains(&"document.created") && types.contains(&"document.deleted"), "{types:?}");
-    assert!(got_a.iter().all(|e| e["org_id"] == a.org_id.as_str()), "{got_a:#?}");
+    assert!(
+        types.contains(&"document.created") && types.contains(&"document.deleted"),
+        "{types:?}"
+    );
+    assert!(
+        got_a.iter().all(|e| e["org_id"] == a.org_id.as_str()),
+        "{got_a:#?}"
+    );
     let ids: Vec<i64> = got_a.iter().map(|e| e["id"].as_i64().unwrap()).collect();
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids increase: {ids:?}");
 
     // B's first event is its own marker, published after all of A's: nothing of A came.
-    let first_b = next(&mut socket_b, Duration::from_secs(10)).await.unwrap().unwrap();
+    let first_b = next(&mut socket_b, Duration::from_secs(10))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(first_b["data"], json!({"marker": "B"}), "{first_b}");
     assert_eq!(first_b["org_id"], b.org_id.as_str());
-    assert!(next(&mut socket_b, Duration::from_millis(300)).await.unwrap().is_none());
+    assert!(
+        next(&mut socket_b, Duration::from_millis(300))
+            .await
+            .unwrap()
+            .is_none()
+    );
     // Nor by resuming from the start of the log.
     let mut resumed_b = connect(&app, &b.admin_key, "?last_event_id=0").await;
-    let replay = next(&mut resumed_b, Duration::from_secs(5)).await.unwrap().unwrap();
+    let replay = next(&mut resumed_b, Duration::from_secs(5))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(replay["data"], json!({"marker": "B"}), "{replay}");
-    assert!(next(&mut resumed_b, Duration::from_millis(300)).await.unwrap().is_none());
+    assert!(
+        next(&mut resumed_b, Duration::from_millis(300))
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 fn topic_static(topic: &str) -> &'static str {
@@ -270,35 +334,71 @@ async fn subscriptions_narrow_what_a_socket_receives(app: TestApp) {
     let org = app.create_org("Acme").await;
     let mut socket = connect(&app, &org.admin_key, "?topics=runs").await;
     socket
-        .send(Message::Text(json!({"type": "subscribe", "topics": ["job:j-2"]}).to_string().into()))
+        .send(Message::Text(
+            json!({"type": "subscribe", "topics": ["job:j-2"]})
+                .to_string()
+                .into(),
+        ))
         .await
         .unwrap();
-    let ack = next(&mut socket, Duration::from_secs(5)).await.unwrap().unwrap();
+    let ack = next(&mut socket, Duration::from_secs(5))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(ack["type"], "subscribed");
     assert_eq!(ack["topics"], json!(["job:j-2", "runs"]));
     socket
-        .send(Message::Text(json!({"type": "subscribe", "topics": ["nonsense"]}).to_string().into()))
+        .send(Message::Text(
+            json!({"type": "subscribe", "topics": ["nonsense"]})
+                .to_string()
+                .into(),
+        ))
         .await
         .unwrap();
-    let error = next(&mut socket, Duration::from_secs(5)).await.unwrap().unwrap();
+    let error = next(&mut socket, Duration::from_secs(5))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(error["type"], "error");
     assert_eq!(error["error"], "validation_error");
     app.state
         .events
         .publish(vec![
-            quire::events::NewEvent::new(&org.org_id, "jobs", "job.started", json!({"job_id": "j-1"})),
+            quire::events::NewEvent::new(
+                &org.org_id,
+                "jobs",
+                "job.started",
+                json!({"job_id": "j-1"}),
+            ),
             quire::events::NewEvent::new(&org.org_id, "documents", "document.created", json!({})),
-            quire::events::NewEvent::new(&org.org_id, "jobs", "job.started", json!({"job_id": "j-2"})),
-            quire::events::NewEvent::new(&org.org_id, "runs", "run.result", json!({"job_id": "j-3"})),
+            quire::events::NewEvent::new(
+                &org.org_id,
+                "jobs",
+                "job.started",
+                json!({"job_id": "j-2"}),
+            ),
+            quire::events::NewEvent::new(
+                &org.org_id,
+                "runs",
+                "run.result",
+                json!({"job_id": "j-3"}),
+            ),
         ])
         .await;
     let got = collect_until(&mut socket, Duration::from_secs(5), |got| got.len() == 2).await;
     assert_eq!(got[0]["data"]["job_id"], "j-2");
     assert_eq!(got[1]["type"], "run.result");
-    assert!(next(&mut socket, Duration::from_millis(300)).await.unwrap().is_none());
+    assert!(
+        next(&mut socket, Duration::from_millis(300))
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
-async fn a_client_that_reconnects_with_its_last_id_gets_every_run_result_exactly_once(app: TestApp) {
+async fn a_client_that_reconnects_with_its_last_id_gets_every_run_result_exactly_once(
+    app: TestApp,
+) {
     let org = app.create_org("Acme").await;
     let key = &org.admin_key;
     let response = app
@@ -308,7 +408,10 @@ async fn a_client_that_reconnects_with_its_last_id_gets_every_run_result_exactly
         .await
         .unwrap();
     assert_eq!(response.status(), 201);
-    let ws = response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let ws = response.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let questions: Vec<Value> = (0..200)
         .map(|i| json!({"id": format!("q{i}"), "text": format!("Question {i}?"), "expected_fragments": ["x"]}))
         .collect();
@@ -321,7 +424,10 @@ async fn a_client_that_reconnects_with_its_last_id_gets_every_run_result_exactly
         .await
         .unwrap();
     assert_eq!(response.status(), 202);
-    let run_id = response.json::<Value>().await.unwrap()["job_id"].as_str().unwrap().to_owned();
+    let run_id = response.json::<Value>().await.unwrap()["job_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     // Some results, then the client goes away in the middle of the run.
     let first = collect_until(&mut socket, Duration::from_secs(60), |got| got.len() >= 20).await;
@@ -331,7 +437,9 @@ async fn a_client_that_reconnects_with_its_last_id_gets_every_run_result_exactly
     // The run goes on without the client.
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let run = app.get_json(&format!("/api/v1/questions/jobs/{run_id}"), key).await;
+        let run = app
+            .get_json(&format!("/api/v1/questions/jobs/{run_id}"), key)
+            .await;
         if run["status"] == "succeeded" {
             break;
         }
@@ -344,13 +452,22 @@ async fn a_client_that_reconnects_with_its_last_id_gets_every_run_result_exactly
         first.len() + got.len() >= 200
     })
     .await;
-    assert!(next(&mut again, Duration::from_millis(500)).await.unwrap().is_none(), "nothing more");
+    assert!(
+        next(&mut again, Duration::from_millis(500))
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing more"
+    );
     let mut seen: HashMap<String, usize> = HashMap::new();
     for event in first.iter().chain(&rest) {
         assert_eq!(event["type"], "run.result", "{event}");
         assert_eq!(event["data"]["run_id"], run_id.as_str());
         *seen
-            .entry(format!("{}#{}", event["data"]["question_id"], event["data"]["repeat"]))
+            .entry(format!(
+                "{}#{}",
+                event["data"]["question_id"], event["data"]["repeat"]
+            ))
             .or_default() += 1;
     }
     assert_eq!(seen.len(), 200, "every question once");
@@ -363,7 +480,10 @@ async fn a_client_that_reconnects_with_its_last_id_gets_every_run_result_exactly
         .await
         .unwrap();
     let mut stale = connect(&app, key, &format!("?last_event_id={last_id}")).await;
-    let message = next(&mut stale, Duration::from_secs(5)).await.unwrap().unwrap();
+    let message = next(&mut stale, Duration::from_secs(5))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(message["type"], "resync", "{message}");
 }
 
@@ -388,15 +508,26 @@ async fn a_revoked_keys_socket_is_closed_within_two_seconds(app: TestApp) {
         .to_owned();
     let started = Instant::now();
     let response = app
-        .authed(Method::DELETE, &format!("/api/v1/api-keys/{id}"), &org.admin_key)
+        .authed(
+            Method::DELETE,
+            &format!("/api/v1/api-keys/{id}"),
+            &org.admin_key,
+        )
         .send()
         .await
         .unwrap();
     assert!(response.status().is_success());
-    let message = next(&mut socket, Duration::from_secs(2)).await.unwrap().expect("a message within 2 s");
+    let message = next(&mut socket, Duration::from_secs(2))
+        .await
+        .unwrap()
+        .expect("a message within 2 s");
     assert_eq!(message["type"], "revoked", "{message}");
     assert_eq!(next(&mut socket, Duration::from_secs(2)).await, Err(1008));
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
     // Another key's socket stays.
     assert_open(&mut bystander).await;
     // And the revoked key cannot open a new one.
@@ -457,7 +588,8 @@ async fn across_instances(app: TestApp, child_flags: &[&str]) {
     job.max_attempts = Some(1);
     let job_id = app.enqueue_job(job).await;
     let got = collect_until(&mut socket, Duration::from_secs(30), |got| {
-        got.iter().any(|e| e["type"] == "job.succeeded" && e["data"]["job_id"] == job_id.as_str())
+        got.iter()
+            .any(|e| e["type"] == "job.succeeded" && e["data"]["job_id"] == job_id.as_str())
     })
     .await;
     let of_job: Vec<&str> = got
@@ -477,7 +609,10 @@ async fn across_instances(app: TestApp, child_flags: &[&str]) {
         .send()
         .await
         .unwrap();
-    let ws = response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let ws = response.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let bundle = quire_ingest::fixtures::zip_of(&[
         ("a.json", br#"{"a": 1}"#.as_slice()),
         ("b.csv", b"x,y\n1,2\n".as_slice()),
@@ -486,16 +621,32 @@ async fn across_instances(app: TestApp, child_flags: &[&str]) {
     .unwrap();
     let response = upload(&app, key, &ws, "bundle.zip", bundle).await;
     assert_eq!(response.status(), 202);
-    let upload_job = response.json::<Value>().await.unwrap()["job_id"].as_str().unwrap().to_owned();
+    let upload_job = response.json::<Value>().await.unwrap()["job_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let got = collect_until(&mut socket, Duration::from_secs(60), |got| {
-        got.iter().any(|e| e["type"] == "job.succeeded" && e["data"]["job_id"] == upload_job.as_str())
+        got.iter()
+            .any(|e| e["type"] == "job.succeeded" && e["data"]["job_id"] == upload_job.as_str())
     })
     .await;
-    let of_upload: Vec<&Value> = got.iter().filter(|e| e["data"]["job_id"] == upload_job.as_str()).collect();
-    let entries: Vec<&&Value> = of_upload.iter().filter(|e| e["type"] == "upload.entry").collect();
+    let of_upload: Vec<&Value> = got
+        .iter()
+        .filter(|e| e["data"]["job_id"] == upload_job.as_str())
+        .collect();
+    let entries: Vec<&&Value> = of_upload
+        .iter()
+        .filter(|e| e["type"] == "upload.entry")
+        .collect();
     assert_eq!(entries.len(), 3, "{of_upload:#?}");
-    let last_entry = of_upload.iter().rposition(|e| e["type"] == "upload.entry").unwrap();
-    let succeeded = of_upload.iter().position(|e| e["type"] == "job.succeeded").unwrap();
+    let last_entry = of_upload
+        .iter()
+        .rposition(|e| e["type"] == "upload.entry")
+        .unwrap();
+    let succeeded = of_upload
+        .iter()
+        .position(|e| e["type"] == "job.succeeded")
+        .unwrap();
     assert!(last_entry < succeeded, "{of_upload:#?}");
     let job = finished_upload(&app, key, &upload_job).await;
     assert_eq!(job["status"], "succeeded");
