@@ -86,6 +86,13 @@ impl Application {
             state.db.kind,
             state.shutdown.clone(),
         );
+        state
+            .events
+            .start(
+                state.settings.database_url().as_str().to_owned(),
+                state.shutdown.clone(),
+            )
+            .await;
         let service = build_router(state.clone())?;
         Ok(Self {
             listener,
@@ -160,6 +167,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::templates::router())
         .merge(crate::summaries::router())
         .merge(crate::statements::router())
+        .merge(crate::events::routes::router())
 }
 
 pub fn build_router(state: AppState) -> anyhow::Result<HttpService> {

@@ -513,6 +513,16 @@ pub struct Settings {
     #[arg(long, env = "AUTH_CACHE_SECONDS", default_value = "30", global = true)]
     pub auth_cache_seconds: u64,
 
+    /// Seconds live events are kept in the shared event log (GET /api/v1/ws): a client
+    /// that reconnects with an older `last_event_id` is told to `resync`.
+    #[arg(long, env = "EVENT_RETENTION_SECONDS", default_value = "600", value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    pub event_retention_seconds: u64,
+
+    /// Open WebSocket connections allowed per organisation on this instance; past it the
+    /// handshake is refused with 429.
+    #[arg(long, env = "WS_MAX_CONNECTIONS_PER_ORG", default_value = "1000", value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub ws_max_connections_per_org: u32,
+
     /// Shortest password accepted.
     #[arg(long, env = "PASSWORD_MIN_LENGTH", default_value = "8", value_parser = positive_u32, global = true)]
     pub password_min_length: u32,

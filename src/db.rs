@@ -23,6 +23,9 @@ pub use quire_jobs::DbKind;
 pub struct Db {
     pub pool: AnyPool,
     pub kind: DbKind,
+    /// Told of every job change made through a queue of this `Db` (the live events set
+    /// it, `crate::events`); none by default.
+    pub jobs_observer: quire_jobs::observer::Observer,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -74,7 +77,11 @@ impl Db {
             })
             .connect_with(options)
             .await?;
-        Ok(Self { pool, kind })
+        Ok(Self {
+            pool,
+            kind,
+            jobs_observer: Default::default(),
+        })
     }
 
     /// Applies pending migrations; a second run is a no-op.

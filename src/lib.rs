@@ -14,6 +14,7 @@ pub mod db;
 pub mod docs;
 pub mod documents;
 pub mod error;
+pub mod events;
 pub mod fsutil;
 pub mod health;
 pub mod hooks;

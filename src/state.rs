@@ -64,6 +64,8 @@ pub struct AppStateInner {
     pub default_llm: Option<quire_llm::LlmSettings>,
     /// Subscribers to document changes (filled by the assembly: `crate::app::job_registry`).
     pub document_hooks: crate::hooks::DocumentHooks,
+    /// Live events: publishing, and this instance's feed of them (`crate::events`).
+    pub events: Arc<crate::events::EventBus>,
     /// The job types this process's workers run, recorded when they start, so the
     /// queue gauges read 0 (not their last value) for a type with no job left.
     job_types: OnceLock<Vec<String>>,
@@ -73,8 +75,17 @@ impl AppState {
     /// Connects to the database, applies migrations and builds the shared parts.
     pub async fn initialise(settings: Settings) -> anyhow::Result<Self> {
         let secret_key = settings.resolve_secret_key()?;
-        let db = Db::connect(&settings.database_url(), PoolSize::from_settings(&settings)).await?;
+        let mut db =
+            Db::connect(&settings.database_url(), PoolSize::from_settings(&settings)).await?;
         db.migrate().await?;
+        let events = crate::events::EventBus::new(
+            db.clone(),
+            settings.event_retention_seconds,
+            settings.redis_url.as_ref().map(|url| url.expose()),
+            settings.ws_max_connections_per_org,
+        )?;
+        // Every job change made through this `Db` becomes a `job.*` event.
+        db.jobs_observer = events.job_observer();
         let storage = Storage::from_settings(&settings)?;
         let rate_limiter = RateLimiter::from_settings(&settings)?;
         let backends = Arc::new(Backends {
@@ -98,6 +109,7 @@ impl AppState {
             })),
             default_llm,
             document_hooks: crate::hooks::DocumentHooks::default(),
+            events,
             metrics: MetricsHandle::install()?,
             jwt: JwtKeys::new(secret_key.expose(), settings.jwt_algorithm),
             ask_limits: Arc::new(BackendLimits::new(settings.backend_max_concurrency)),

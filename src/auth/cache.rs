@@ -80,6 +80,8 @@ pub struct PrincipalCache {
     api_keys: Shelf<String, CachedApiKey>,
     sessions: Shelf<String, CachedSession>,
     profiles: Shelf<(String, Option<String>), Profile>,
+    /// Counts emptyings, for whoever must re-check principals it holds (open sockets).
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 /// A ticket to fill the cache: `None` when the cache is not in use right now.
@@ -97,7 +99,14 @@ impl PrincipalCache {
             api_keys: Shelf::default(),
             sessions: Shelf::default(),
             profiles: Shelf::default(),
+            changes: tokio::sync::watch::Sender::new(0),
         }
+    }
+
+    /// Changes at every emptying of the cache (here, or announced by another instance):
+    /// holders of a principal re-check it then.
+    pub fn watch_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     /// Whether changes made through other instances reach this one: always on SQLite,
@@ -191,6 +200,7 @@ impl PrincipalCache {
         self.api_keys.clear();
         self.sessions.clear();
         self.profiles.clear();
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// Announces, after its commit, a change that can end or narrow principals: empties

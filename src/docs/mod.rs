@@ -29,6 +29,11 @@ const REDOC_JS: &[u8] = include_bytes!("../../assets/redoc/redoc.standalone.js")
     // the site root: clients append each path to it.
     servers((url = "/", description = "this server")),
     modifiers(&SecuritySchemes),
+    components(schemas(
+        crate::events::EventMessage,
+        crate::events::routes::ClientMessage,
+        crate::events::routes::ControlMessage
+    )),
     tags(
         (name = "health", description = "Liveness, dependency health, metrics"),
         (name = "documents", description = "The organisation's document library: uploads of bundles (ZIP, PDF, JSON, CSV) as jobs, documents given as content, their text and originals, and which workspaces hold them"),
@@ -42,6 +47,7 @@ const REDOC_JS: &[u8] = include_bytes!("../../assets/redoc/redoc.standalone.js")
         (name = "templates", description = "Prompt templates: the organisation's and the global ones"),
         (name = "summaries", description = "Document summaries from templates, on any LLM or none"),
         (name = "statements", description = "Financial statements from PDFs: detection, extraction jobs, line items, checks"),
+        (name = "events", description = "Live events over WebSocket (GET /api/v1/ws): job state and progress, upload verdicts, run results, documents, summaries; resumable by id, across instances"),
     )
 )]
 pub struct ApiDoc;

@@ -211,6 +211,7 @@ pub async fn run_upload(ctx: IngestContext) -> anyhow::Result<UploadReport> {
             let mut accepted_since_embed = 0usize;
             while let Some(entry) = to_store.recv().await {
                 let outcome = record_entry(&ctx, &recorded, &entry.report, entry.content).await?;
+                publish_entry(&ctx, &outcome).await;
                 if outcome.verdict == EntryVerdict::Accepted {
                     accepted_since_embed += 1;
                     if accepted_since_embed >= EMBED_EVERY_ACCEPTED {
@@ -292,6 +293,23 @@ pub async fn run_upload(ctx: IngestContext) -> anyhow::Result<UploadReport> {
         report.fatal_error = Some(format!("{}: {}", e.reason.code(), e.reason));
     }
     Ok(report)
+}
+
+/// Publishes an entry's verdict as it is stored (after its document is written).
+async fn publish_entry(ctx: &IngestContext, outcome: &EntryOutcome) {
+    let mut data = serde_json::to_value(outcome).unwrap_or_default();
+    if let Some(fields) = data.as_object_mut() {
+        fields.insert("job_id".into(), Value::from(ctx.job_id.clone()));
+        fields.insert("upload_id".into(), Value::from(ctx.upload_id.clone()));
+        fields.insert(
+            "workspace_id".into(),
+            Value::from(ctx.payload.workspace_id.clone()),
+        );
+    }
+    ctx.state
+        .events
+        .publish_one(&ctx.org_id, crate::events::topic::JOBS, "upload.entry", data)
+        .await;
 }
 
 /// Starts indexing what is stored so far (joining an embed job that already waits).

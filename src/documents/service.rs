@@ -164,6 +164,24 @@ pub async fn create_document(
     };
     let inserted =
         repo::insert_document(&state.db.pool, &row, &new.pages, &new.workspace_ids).await?;
+    if inserted {
+        state
+            .events
+            .publish_one(
+                &row.org_id,
+                crate::events::topic::DOCUMENTS,
+                "document.created",
+                serde_json::json!({
+                    "document_id": row.id,
+                    "title": row.title,
+                    "doc_type": row.doc_type,
+                    "source_type": row.source_type,
+                    "job_id": row.upload_job_id,
+                    "workspace_ids": new.workspace_ids,
+                }),
+            )
+            .await;
+    }
     Ok((storage_key, inserted))
 }
 
@@ -398,6 +416,15 @@ pub async fn update_content(
             },
         )
         .await?;
+    state
+        .events
+        .publish_one(
+            org,
+            crate::events::topic::DOCUMENTS,
+            "document.updated",
+            serde_json::json!({ "document_id": id, "title": title, "workspace_ids": workspaces }),
+        )
+        .await;
     find(state, principal, id).await
 }
 
@@ -479,6 +506,15 @@ pub async fn delete_document(
     if let Err(e) = state.storage.delete(&row.storage_key).await {
         tracing::warn!(error = %e, document.id = %id, "could not delete a document's original");
     }
+    state
+        .events
+        .publish_one(
+            org,
+            crate::events::topic::DOCUMENTS,
+            "document.deleted",
+            serde_json::json!({ "document_id": id }),
+        )
+        .await;
     Ok(())
 }
 

@@ -27,7 +27,7 @@ use crate::db::Db;
 impl From<&Db> for Queue {
     /// The service's queue runs on the system clock.
     fn from(db: &Db) -> Self {
-        Queue::new(db.pool.clone(), db.kind)
+        Queue::new(db.pool.clone(), db.kind).with_observer(db.jobs_observer.clone())
     }
 }
 

@@ -155,7 +155,9 @@ async fn cancel_job(
 /// asked to stop; `404` for another organisation's job, `409` for a finished one.
 pub async fn cancel(state: &AppState, org_id: &str, id: &str) -> ApiResult<(StatusCode, JobRow)> {
     let pool = &state.db.pool;
-    let status = match repo::request_cancel(pool, org_id, id).await? {
+    let outcome = repo::request_cancel(pool, org_id, id).await?;
+    let cancelled_now = matches!(outcome, CancelOutcome::CancelledNow);
+    let status = match outcome {
         CancelOutcome::NotFound => return Err(ApiError::NotFound("job")),
         CancelOutcome::AlreadyFinished(JobStatus::Cancelled) => StatusCode::OK,
         CancelOutcome::AlreadyFinished(status) => {
@@ -178,6 +180,23 @@ pub async fn cancel(state: &AppState, org_id: &str, id: &str) -> ApiResult<(Stat
     let row = repo::find_job(pool, org_id, id)
         .await?
         .ok_or(ApiError::NotFound("job"))?;
+    if cancelled_now {
+        // Cancelled while it waited: no worker will report it.
+        state
+            .events
+            .publish_one(
+                org_id,
+                crate::events::topic::JOBS,
+                "job.cancelled",
+                serde_json::json!({
+                    "job_id": row.id,
+                    "job_type": row.job_type,
+                    "workspace_id": row.workspace_id,
+                    "error": null,
+                }),
+            )
+            .await;
+    }
     let status = if row.status() == JobStatus::Cancelled {
         StatusCode::OK
     } else {

@@ -196,7 +196,13 @@ pub async fn execute(
     });
 
     let (tx, rx) = mpsc::channel::<Box<ResultRow>>(WRITE_BATCH * 4);
-    let writer = tokio::spawn(write_results(ctx.clone(), rx, total_units, already));
+    let writer = tokio::spawn(write_results(
+        ctx.clone(),
+        state.events.clone(),
+        rx,
+        total_units,
+        already,
+    ));
     let cancel = ctx.cancellation_token();
     let mut tasks: JoinSet<Option<String>> = JoinSet::new();
     let mut gave_up: Option<String> = None;
@@ -615,6 +621,7 @@ fn count_ask(kind: BackendKind, outcome: &'static str) {
 /// this attempt wrote.
 async fn write_results(
     ctx: JobContext,
+    events: Arc<crate::events::EventBus>,
     mut rx: mpsc::Receiver<Box<ResultRow>>,
     total_units: usize,
     already: usize,
@@ -635,6 +642,32 @@ async fn write_results(
             repo::insert_result(&mut *tx, row).await?;
         }
         tx.commit().await?;
+        // Each scored question, once written.
+        events
+            .publish(
+                batch
+                    .iter()
+                    .map(|row| {
+                        crate::events::NewEvent::new(
+                            &row.org_id,
+                            crate::events::topic::RUNS,
+                            "run.result",
+                            serde_json::json!({
+                                "run_id": row.run_id,
+                                "job_id": ctx.job_id(),
+                                "workspace_id": ctx.workspace_id(),
+                                "question_id": row.question_id,
+                                "repeat": row.repeat_no,
+                                "position": row.position,
+                                "success": row.success == 1,
+                                "confidence": row.confidence,
+                                "error": row.error,
+                            }),
+                        )
+                    })
+                    .collect(),
+            )
+            .await;
         written += batch.len();
         batch.clear();
         let done = already + written;

@@ -517,6 +517,7 @@ fn elapsed_ms(started: Instant) -> i64 {
 async fn finish(state: &AppState, row: &SummaryRow, outcome: Outcome) -> Result<Value, JobError> {
     repo::finish_summary(&state.db.pool, &row.org_id, &row.id, &outcome, now_ms()).await?;
     metrics::counter!("summaries_total", "status" => outcome.status).increment(1);
+    publish_end(state, row, outcome.status, None).await;
     Ok(json!({"summary_id": row.id, "status": outcome.status,
               "model_used": outcome.model_used, "llm_calls": outcome.llm_calls,
               "cached_from": outcome.cached_from}))
@@ -540,7 +541,33 @@ async fn fail(
     };
     repo::finish_summary(&state.db.pool, &row.org_id, &row.id, &outcome, now_ms()).await?;
     metrics::counter!("summaries_total", "status" => "failed").increment(1);
+    publish_end(state, row, "failed", Some(message)).await;
     Err(JobError::Permanent(message.to_owned()))
+}
+
+/// `summary.complete` or `summary.failed`, once the summary's row says so.
+async fn publish_end(state: &AppState, row: &SummaryRow, status: &str, error: Option<&str>) {
+    let event_type = if status == "failed" {
+        "summary.failed"
+    } else {
+        "summary.complete"
+    };
+    state
+        .events
+        .publish_one(
+            &row.org_id,
+            crate::events::topic::SUMMARIES,
+            event_type,
+            json!({
+                "summary_id": row.id,
+                "document_id": row.document_id,
+                "job_id": row.job_id,
+                "parent_job_id": row.parent_job_id,
+                "status": status,
+                "error": error,
+            }),
+        )
+        .await;
 }
 
 pub const BULK_JOB_TYPE: &str = "summaries.bulk";

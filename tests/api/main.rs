@@ -17,6 +17,7 @@ mod documents;
 mod documents_delete;
 mod documents_sources;
 mod errors;
+mod events;
 mod fixtures;
 mod foundation;
 mod jobs;

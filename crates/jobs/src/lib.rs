@@ -22,6 +22,7 @@ pub mod clock;
 pub mod events;
 pub mod metrics;
 pub mod model;
+pub mod observer;
 pub mod registry;
 pub mod repo;
 pub mod signals;
@@ -54,6 +55,7 @@ pub struct Queue {
     pub pool: AnyPool,
     pub kind: DbKind,
     clock: SharedClock,
+    observer: observer::Observer,
 }
 
 impl Queue {
@@ -63,7 +65,19 @@ impl Queue {
             pool,
             kind,
             clock: clock::system(),
+            observer: observer::Observer::default(),
         }
+    }
+
+    /// The same queue with an observer of its jobs' changes (see [`observer`]).
+    pub fn with_observer(mut self, observer: observer::Observer) -> Self {
+        self.observer = observer;
+        self
+    }
+
+    /// Tells the observer (if any) of a change.
+    pub fn observe(&self, change: impl FnOnce() -> observer::JobChange) {
+        self.observer.observe(change);
     }
 
     /// The same queue with another clock (tests of leases and backoff).
@@ -155,6 +169,13 @@ pub async fn enqueue(queue: &Queue, job: NewJob) -> Result<JobRow, EnqueueError>
     let (row, created) = insert(&mut conn, queue.now_ms(), job).await?;
     drop(conn);
     if created {
+        queue.observe(|| observer::JobChange {
+            org_id: row.org_id.clone(),
+            job_id: row.id.clone(),
+            job_type: row.job_type.clone(),
+            workspace_id: row.workspace_id.clone(),
+            kind: observer::JobChangeKind::Queued,
+        });
         announce(queue).await;
     }
     Ok(row)

@@ -299,6 +299,18 @@ impl JobContext {
         .await?;
         signals::job_changed(&self.job.id);
         if held {
+            self.queue.observe(|| crate::observer::JobChange {
+                org_id: self.job.org_id.clone(),
+                job_id: self.job.id.clone(),
+                job_type: self.job.job_type.clone(),
+                workspace_id: self.job.workspace_id.clone(),
+                kind: crate::observer::JobChangeKind::Progress {
+                    percent,
+                    message: Some(message.clone()).filter(|m| !m.is_empty()),
+                },
+            });
+        }
+        if held {
             Ok(())
         } else {
             Err(JobError::LeaseLost)

@@ -222,6 +222,8 @@ enum Interrupt {
 /// An attempt that ended, before its end is written.
 struct Ended {
     id: String,
+    org_id: String,
+    workspace_id: Option<String>,
     job_type: String,
     lease: String,
     /// `None`: the lease was lost while the handler ran; nothing is written.
@@ -247,6 +249,15 @@ impl Ended {
 async fn run_attempt(shared: &Shared, job: JobRow, lease: String, span: tracing::Span) -> Ended {
     let started = std::time::Instant::now();
     signals::job_changed(&job.id);
+    shared.queue.observe(|| crate::observer::JobChange {
+        org_id: job.org_id.clone(),
+        job_id: job.id.clone(),
+        job_type: job.job_type.clone(),
+        workspace_id: job.workspace_id.clone(),
+        kind: crate::observer::JobChangeKind::Started {
+            attempt: u32::try_from(job.attempts).unwrap_or(u32::MAX),
+        },
+    });
     let max_attempts = job
         .max_attempts
         .and_then(|m| u32::try_from(m).ok())
@@ -268,6 +279,8 @@ async fn run_attempt(shared: &Shared, job: JobRow, lease: String, span: tracing:
     };
     Ended {
         id: job.id,
+        org_id: job.org_id,
+        workspace_id: job.workspace_id,
         job_type: job.job_type,
         lease,
         finish,
@@ -394,6 +407,21 @@ async fn after_end(shared: &Shared, ended: &Ended, held: bool) {
     )
     .record(ended.started.elapsed().as_secs_f64());
     signals::job_changed(&ended.id);
+    if let (Some(finish), true) = (&ended.finish, held) {
+        shared.queue.observe(|| crate::observer::JobChange {
+            org_id: ended.org_id.clone(),
+            job_id: ended.id.clone(),
+            job_type: ended.job_type.clone(),
+            workspace_id: ended.workspace_id.clone(),
+            kind: crate::observer::JobChangeKind::Ended {
+                status: finish.status(),
+                error: match finish {
+                    Finish::Retry { error, .. } | Finish::Failed { error } => Some(error.clone()),
+                    _ => None,
+                },
+            },
+        });
+    }
 }
 
 /// Runs the handler in its own task and keeps the lease while it runs.
