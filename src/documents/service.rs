@@ -614,6 +614,16 @@ fn file_name_for(title: &str, doc_type: DocType) -> String {
     format!("{stem}.{extension}")
 }
 
+/// The workspace's document-set generation: moved on by every document added to it,
+/// removed from it, given new content or embedded there (the answer cache's key).
+pub async fn document_generation(
+    state: &AppState,
+    org_id: &str,
+    workspace_id: &str,
+) -> sqlx::Result<i64> {
+    repo::document_generation(&state.db.pool, org_id, workspace_id).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -626,14 +636,4 @@ mod tests {
         );
         assert_eq!(file_name_for("data", DocType::Json), "data.json");
     }
-}
-
-/// The workspace's document-set generation: moved on by every document added to it,
-/// removed from it, given new content or embedded there (the answer cache's key).
-pub async fn document_generation(
-    state: &AppState,
-    org_id: &str,
-    workspace_id: &str,
-) -> sqlx::Result<i64> {
-    repo::document_generation(&state.db.pool, org_id, workspace_id).await
 }
