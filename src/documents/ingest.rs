@@ -308,7 +308,12 @@ async fn publish_entry(ctx: &IngestContext, outcome: &EntryOutcome) {
     }
     ctx.state
         .events
-        .publish_one(&ctx.org_id, crate::events::topic::JOBS, "upload.entry", data)
+        .publish_one(
+            &ctx.org_id,
+            crate::events::topic::JOBS,
+            "upload.entry",
+            data,
+        )
         .await;
 }
 
