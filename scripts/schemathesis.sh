@@ -129,6 +129,14 @@ parameters = { "path.a" = "$run", "path.b" = "$second_run" }
 [[operations]]
 include-name = "DELETE /api/v1/users/{id}"
 enabled = false
+
+# GET /ws is a WebSocket handshake: an HTTP client that does not ask for the upgrade is
+# answered 400 by design, and schemathesis cannot make the handshake. Left out of the
+# fuzzing; tests/api/events.rs drives it with a real WebSocket client (credentials,
+# tickets, resume, tenancy, revocation).
+[[operations]]
+include-name = "GET /api/v1/ws"
+enabled = false
 EOF
 
 # Rules a JSON Schema cannot say, so a request valid by the document may still be a

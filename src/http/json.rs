@@ -150,6 +150,18 @@ fn in_user_terms(reason: &str) -> String {
     out
 }
 
+/// For the optional fields of a PATCH body (`#[serde(default, deserialize_with =
+/// "crate::http::present")]`): a field left out is `None`, and `null` is refused like any
+/// other value of the wrong type, since the schema says a given field holds a value; so
+/// `{"name": null}` is a `422`, not a silent "unchanged".
+pub fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,7 +11,7 @@ mod security;
 pub mod stack;
 pub mod version;
 
-pub use json::{ApiJson, parse_json_body};
+pub use json::{ApiJson, parse_json_body, present};
 pub use metrics::{MetricsHandle, RouteTemplates};
 pub use pagination::{ListParams, Page, Window};
 pub use query::{ApiQuery, parse_query};

@@ -70,13 +70,17 @@ async fn current(state: &AppState, org_id: &str) -> Result<CurrentOrganisationRe
     })
 }
 
-/// What to change; a field left out keeps its value.
+/// What to change (at least one field); a field left out keeps its value.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(min_properties = 1)]
 pub struct UpdateOrganisationRequest {
-    #[schema(value_type = Option<crate::text::ShortName>)]
+    #[serde(default, deserialize_with = "crate::http::present")]
+    #[schema(value_type = crate::text::ShortName, required = false)]
     name: Option<String>,
     /// Enqueue fresh summaries of a document whose content changes.
+    #[serde(default, deserialize_with = "crate::http::present")]
+    #[schema(value_type = bool, required = false)]
     auto_resummarize: Option<bool>,
 }
 

@@ -613,15 +613,25 @@ async fn delete_statement(
 /// Largest magnitude a corrected value may have (in the statement's printed units).
 const MAX_CORRECTED_VALUE: f64 = 1e15;
 
+/// A corrected amount as the OpenAPI document states it (the body holds plain numbers):
+/// at most `MAX_CORRECTED_VALUE` in magnitude.
+#[derive(ToSchema)]
+#[schema(value_type = f64, minimum = -1e15, maximum = 1e15)]
+#[allow(dead_code)]
+pub struct CorrectedValue(f64);
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(min_properties = 1)]
 pub struct LineItemCorrection {
     /// The row's new label.
-    #[schema(value_type = Option<crate::text::Title>)]
+    #[serde(default, deserialize_with = "crate::http::present")]
+    #[schema(value_type = crate::text::Title, required = false)]
     pub label: Option<String>,
     /// The row's new values, one per period of the statement (null for an empty cell),
     /// in the statement's printed units (amounts in units of `scale`).
-    #[schema(value_type = Option<Vec<Option<f64>>>)]
+    #[serde(default, deserialize_with = "crate::http::present")]
+    #[schema(value_type = Vec<Option<CorrectedValue>>, required = false)]
     pub values: Option<Vec<Option<f64>>>,
 }
 
